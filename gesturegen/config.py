@@ -1,0 +1,205 @@
+"""Typed, strict view of params.yaml: one frozen dataclass per section.
+
+`load_params` rejects unknown keys, missing required keys and wrong types, naming the YAML path
+(`build_windows.stride: expected int, got str ('10')`). Snakemake calls it when it builds the DAG and every
+stage calls it once in main(), so a typo fails before anything runs.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+class ParamsError(ValueError):
+    """params.yaml does not match the schema; the message names the key and the fix."""
+
+
+# --- sections ---------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where a dataset comes from and how its raw records are laid out (data/<name>/{train,val,test})."""
+    skeleton: Literal["ted_expressive", "aqgt"]
+    words_unit: Literal["seconds", "frames"] = "seconds"   # AQGT stores word times as source-fps frame numbers
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class MakeDemoDataParams:
+    size: Literal["default", "tiny"] = "default"   # default: ~10 min of speech; tiny: a few clips for tests
+    fps: int = 25                                  # skeleton frame rate of the raw clips (resampled to 15 later)
+    sample_rate_hz: int = 16000
+    n_speakers: int = 4
+
+
+@dataclass(frozen=True)
+class ConvertRawParams:
+    on_corrupt: Literal["error", "skip"] = "error"  # a value that does not decode: stop, or count it and go on
+
+
+@dataclass(frozen=True)
+class FilterParams:
+    """The original motion/text filters (ldmc-spec §2.4 step 9), applied in this order."""
+    pose_threshold: float = 0.02        # reject if mean |pose - mean_pose| < this
+    spine_max_deg: float = 30.0
+    spine_mean_deg: float = 20.0
+    wrist_var_threshold: float = 0.0014  # TED: reject if both wrists' variance < this
+    aqgt_var_threshold: float = 0.006    # AQGT: reject if the variance of all coordinates < this
+    max_words: int = 15
+    max_word_chars: int = 20
+    min_words: int = 2                   # the cache builder skipped windows with fewer words
+
+
+@dataclass(frozen=True)
+class BuildWindowsParams:
+    fps: int = 15
+    n_frames: int = 34
+    n_seed_frames: int = 4
+    stride: int = 10
+    sample_rate_hz: int = 16000
+    # exact: words, filters and audio cover the same n_frames as the motion;
+    # faithful: the original's extended span (round(1.25 * n_frames) = 42 frames) for windows, words, filters and audio
+    span: Literal["exact", "faithful"] = "exact"
+    normalization: Literal["train", "published"] = "train"  # mean vectors from our train split, or the published ones
+    aqgt_word_frames: Literal["corrected", "faithful"] = "corrected"  # faithful: the original's unconverted frame numbers
+    on_bad_record: Literal["error", "skip"] = "error"
+    filters: FilterParams = field(default_factory=FilterParams)
+
+
+@dataclass(frozen=True)
+class VQVAEParams:
+    """Reserved for the VQ-VAE issue (the section exists so `-S vqvae.*` has a home)."""
+    codebook_size: int = 1024
+    code_dim: int = 512
+
+
+@dataclass(frozen=True)
+class DiffusionParams:
+    """Reserved for the latent-diffusion issue; `steps` is the number of diffusion steps."""
+    steps: int = 100
+    beta_start: float = 0.001
+    beta_end: float = 0.2
+
+
+@dataclass(frozen=True)
+class Params:
+    seed: int
+    datasets: tuple[str, ...]                  # the datasets the DAG covers
+    data_sources: dict[str, DataSource]
+    make_demo_data: MakeDemoDataParams
+    convert_raw: ConvertRawParams
+    build_windows: BuildWindowsParams
+    vqvae: VQVAEParams = field(default_factory=VQVAEParams)
+    diffusion: DiffusionParams = field(default_factory=DiffusionParams)
+
+    def __post_init__(self) -> None:
+        for name in self.datasets:
+            if name not in self.data_sources:
+                raise ParamsError(f"datasets: {name!r} has no entry under data_sources "
+                                  f"(known: {sorted(self.data_sources)}); add one or remove it from datasets")
+        if len(set(self.datasets)) != len(self.datasets):
+            raise ParamsError(f"datasets: duplicate names in {list(self.datasets)}")
+        bw = self.build_windows
+        if not 0 < bw.n_seed_frames < bw.n_frames:
+            raise ParamsError("build_windows.n_seed_frames: must be between 1 and n_frames - 1")
+        if bw.stride < 1 or bw.fps < 1 or bw.n_frames < 2:
+            raise ParamsError("build_windows: stride, fps and n_frames must be positive (n_frames >= 2)")
+
+
+# --- strict loading ---------------------------------------------------------------------------------------------
+
+def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    return getattr(tp, "__name__", str(tp))
+
+
+def _convert(value: Any, tp: Any, path: str) -> Any:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ParamsError(f"{path}: expected a mapping (section {tp.__name__}), got {type(value).__name__}")
+        return _build(tp, value, path)
+    if origin is Literal:
+        if value not in args:
+            raise ParamsError(f"{path}: expected one of {', '.join(map(repr, args))}, got {value!r}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _convert(value, inner, path)
+    if origin is tuple or origin is list:
+        if not isinstance(value, list):
+            raise ParamsError(f"{path}: expected a list, got {type(value).__name__} ({value!r})")
+        item = args[0]
+        return tuple(_convert(v, item, f"{path}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ParamsError(f"{path}: expected a mapping, got {type(value).__name__}")
+        return {str(k): _convert(v, args[1], f"{path}.{k}") for k, v in value.items()}
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ParamsError(f"{path}: expected float, got {type(value).__name__} ({value!r})")
+        return float(value)
+    if tp in (int, str, bool):
+        if type(value) is not tp:
+            raise ParamsError(f"{path}: expected {tp.__name__}, got {type(value).__name__} ({value!r})")
+        return value
+    raise TypeError(f"{path}: unsupported schema type {tp!r}")  # a bug in this file, not in params.yaml
+
+
+def _build(cls: type, data: dict, path: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    prefix = f"{path}." if path else ""
+    for key in data:
+        if key not in fields:
+            raise ParamsError(f"{prefix}{key}: unknown key (allowed: {', '.join(sorted(fields))})")
+    kwargs = {}
+    for name, f in fields.items():
+        if name in data:
+            kwargs[name] = _convert(data[name], hints[name], f"{prefix}{name}")
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ParamsError(f"{prefix}{name}: missing required key")
+    return cls(**kwargs)
+
+
+def params_from_dict(data: Any, where: str = "params") -> Params:
+    if not isinstance(data, dict):
+        raise ParamsError(f"{where}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return _build(Params, data, "")
+    except ParamsError as e:
+        raise ParamsError(f"{where}: {e}") from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate params.yaml (strict)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: not found; run from the repository root or pass --params") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ParamsError(f"{path}: not valid YAML: {e}") from None
+    return params_from_dict(data, str(path))
+
+
+def to_dict(obj: Any) -> Any:
+    """A params dataclass as plain YAML-able data (tuples become lists)."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.init}
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    return obj
