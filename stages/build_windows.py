@@ -1,0 +1,209 @@
+"""Cut a dataset's raw clips into filtered, normalised 15 fps windows (ldmc-spec §2.4).
+
+Reads   <raw>/{train,val,test}            raw clip LMDBs in our encoding (convert_raw)
+Writes  <out-dir>/windows/{train,val,test}/  arrays + tables (gesturegen.data.windowstore)
+        <out-dir>/windows/videos.csv, normalization.json, rejections.csv
+        <out-dir>/metrics.json             windows per split, rejections per reason, hours of speech
+Params  params.yaml → build_windows, data_sources.<dataset>   (gesturegen.config.BuildWindowsParams)
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from gesturegen.config import BuildWindowsParams, DataSource, load_params, to_dict
+from gesturegen.data.rawformat import RawFormatError, RawStore, check_clip
+from gesturegen.data.skeleton import Skeleton, get_skeleton
+from gesturegen.data.windows import WindowSpec, cut_clip
+from gesturegen.data.windowstore import WINDOWS_FORMAT, WINDOWS_VERSION, NpyAppender
+from gesturegen.io import write_json
+
+SPLITS = ("train", "val", "test")
+
+
+class BuildWindowsError(RuntimeError):
+    pass
+
+
+def _cut_split(store: RawStore, split_dir: Path, skeleton: Skeleton, spec: WindowSpec, p: BuildWindowsParams,
+               source: DataSource, mean_pose: np.ndarray) -> dict:
+    """Write one split's windows (vectors not yet mean-subtracted); returns its bookkeeping."""
+    split_dir.mkdir(parents=True)
+    vec = NpyAppender(split_dir / "dir_vec.npy", np.float32, (spec.n_frames, skeleton.dim))
+    pos = NpyAppender(split_dir / "poses.npy", np.float32, (spec.n_frames, skeleton.n_joints, 3))
+    aud = NpyAppender(split_dir / "audio.npy", np.float16, (spec.audio_samples,))
+    rows, words, vids = [], [], []
+    rejected: Counter = Counter()
+    per_video: dict[str, Counter] = defaultdict(Counter)
+    bad: Counter = Counter()
+    seen_vids: list[str] = []
+    clips = 0
+    clip_s = covered_s = 0.0
+    for key in tqdm(store.keys(), desc=f"build_windows {split_dir.name}", unit="video", leave=False):
+        try:
+            video = store.read(key)
+        except RawFormatError as e:
+            if p.on_bad_record == "error":
+                raise
+            bad["corrupt_value"] += 1
+            per_video[f"<key {key}>"]["corrupt_value"] += 1
+            continue
+        vid = str(video["vid"])
+        seen_vids.append(vid)
+        for ci, clip in enumerate(video["clips"]):
+            problem = check_clip(clip, skeleton.n_joints, source.words_unit, p.sample_rate_hz)
+            if problem is not None:
+                if p.on_bad_record == "error":
+                    raise BuildWindowsError(
+                        f"{store.path}: key {key} (vid {vid!r}) clip {ci}: {problem.message}. Fix the source "
+                        f"data, or set build_windows.on_bad_record: skip to count such clips and go on")
+                bad[problem.reason] += 1
+                per_video[vid][problem.reason] += 1
+                continue
+            clips += 1
+            clip_s += float(clip["end_time"]) - float(clip["start_time"])
+            cw = cut_clip(clip, skeleton, spec, p, source.words_unit, mean_pose)
+            rejected.update(cw.rejected)
+            per_video[vid].update(cw.rejected)
+            covered_s += cw.covered_s
+            if not cw.vectors:
+                continue
+            vec.append(np.stack(cw.vectors))
+            pos.append(np.stack(cw.joints))
+            aud.append(np.stack(cw.audio))
+            for j, (f, t0, ww) in enumerate(zip(cw.start_frames, cw.start_times, cw.words)):
+                w = len(rows)
+                rows.append((w, vid, ci, f, t0, t0 + spec.n_frames / spec.fps))
+                words.extend((w, text, s, e) for text, s, e in ww)
+                vids.append(vid)
+    for a in (vec, pos, aud):
+        a.close()
+    return dict(rows=rows, words=words, vids=vids, rejected=rejected, per_video=per_video, bad=bad,
+                videos=seen_vids, clips=clips, clip_hours=clip_s / 3600, covered_hours=covered_s / 3600,
+                n=vec.n)
+
+
+def _subtract_mean(path: Path, mean: np.ndarray, chunk: int = 4096) -> None:
+    arr = np.load(path, mmap_mode="r+")
+    for i in range(0, arr.shape[0], chunk):
+        arr[i:i + chunk] -= mean
+    arr.flush()
+    del arr
+
+
+def _train_statistics(path: Path, poses_path: Path, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    vec = np.load(path, mmap_mode="r")
+    poses = np.load(poses_path, mmap_mode="r")
+    d = vec.shape[-1]
+    s = np.zeros(d)
+    ss = np.zeros(d)
+    ps = np.zeros(poses.shape[2:])
+    count = 0
+    for i in range(0, vec.shape[0], chunk):
+        block = vec[i:i + chunk].reshape(-1, d).astype(np.float64)
+        s += block.sum(0)
+        ss += (block ** 2).sum(0)
+        ps += poses[i:i + chunk].reshape((-1,) + poses.shape[2:]).astype(np.float64).sum(0)
+        count += block.shape[0]
+    mean = s / count
+    std = np.sqrt(np.maximum(ss / count - mean ** 2, 0.0))
+    return mean.astype(np.float32), std.astype(np.float32), (ps / count).astype(np.float32)
+
+
+def run(p: BuildWindowsParams, dataset: str, source: DataSource, raw: Path, out_dir: Path) -> dict:
+    skeleton = get_skeleton(source.skeleton)
+    spec = WindowSpec.from_params(p)
+    pub_pose, pub_vec = skeleton.published_means()
+    windows_dir = out_dir / "windows"
+    if windows_dir.exists():
+        shutil.rmtree(windows_dir)
+    windows_dir.mkdir(parents=True)
+
+    parts = {}
+    for split in SPLITS:
+        with RawStore(raw / split) as store:
+            if len(store) == 0:
+                raise BuildWindowsError(f"{raw / split}: the split is empty (0 videos); every split needs data "
+                                        f"(re-run convert_raw / make_demo_data, or check data/{dataset}/{split})")
+            parts[split] = _cut_split(store, windows_dir / split, skeleton, spec, p, source, pub_pose)
+        if parts[split]["n"] == 0:
+            raise BuildWindowsError(
+                f"{raw / split}: no window survived ({dict(parts[split]['rejected'])} rejected, bad records "
+                f"{dict(parts[split]['bad'])}); the split would be empty. Check the data or relax "
+                f"build_windows.filters")
+
+    # persistent video ids: one table for all splits, sorted by vid
+    all_vids = sorted({v for part in parts.values() for v in part["videos"]})
+    video_id = {v: i for i, v in enumerate(all_vids)}
+    split_of = {v: s for s in SPLITS for v in parts[s]["videos"]}
+    pd.DataFrame({"video_id": range(len(all_vids)), "vid": all_vids, "split": [split_of[v] for v in all_vids]}
+                 ).to_csv(windows_dir / "videos.csv", index=False)
+
+    train_mean, train_std, train_pose = _train_statistics(windows_dir / "train" / "dir_vec.npy",
+                                                          windows_dir / "train" / "poses.npy")
+    if p.normalization == "published":
+        mean_vec, mean_pose = pub_vec.reshape(-1), pub_pose
+    else:
+        mean_vec, mean_pose = train_mean, train_pose
+    write_json(windows_dir / "normalization.json", {
+        "source": p.normalization, "mean_dir_vec": mean_vec, "std_dir_vec": train_std, "mean_pose": mean_pose,
+        "n_train_windows": parts["train"]["n"]})
+
+    rej_rows = []
+    metrics: dict = {"dataset": dataset, "skeleton": skeleton.name}
+    for split, part in parts.items():
+        d = windows_dir / split
+        _subtract_mean(d / "dir_vec.npy", mean_vec)
+        np.save(d / "video_ids.npy", np.array([video_id[v] for v in part["vids"]], dtype=np.int32))
+        pd.DataFrame([(w, video_id[v], v, c, f, t0, t1) for w, v, c, f, t0, t1 in part["rows"]],
+                     columns=["window", "video_id", "vid", "clip", "start_frame", "start_time_s", "end_time_s"]
+                     ).to_csv(d / "windows.csv", index=False)
+        pd.DataFrame(part["words"], columns=["window", "word", "start_s", "end_s"]).to_csv(d / "words.csv",
+                                                                                          index=False)
+        write_json(d / "meta.json", {
+            "format": WINDOWS_FORMAT, "version": WINDOWS_VERSION, "dataset": dataset, "split": split,
+            "skeleton": skeleton.name, "n_windows": part["n"], "n_frames": spec.n_frames,
+            "n_seed_frames": p.n_seed_frames, "fps": spec.fps, "stride": spec.stride, "span": p.span,
+            "span_frames": spec.span_frames, "sample_rate_hz": spec.sample_rate_hz,
+            "audio_samples": spec.audio_samples, "dim": skeleton.dim, "n_joints": skeleton.n_joints,
+            "body_dim": skeleton.body_dim, "hand_dim": skeleton.hand_dim, "normalization": p.normalization,
+            "params": to_dict(p)})
+        for vid, counts in sorted(part["per_video"].items()):
+            rej_rows += [(split, video_id.get(vid, -1), vid, r, n) for r, n in sorted(counts.items())]
+        metrics[split] = {
+            "windows": part["n"], "videos": len(part["videos"]), "clips": part["clips"],
+            "clip_hours": round(part["clip_hours"], 6), "speech_hours": round(part["covered_hours"], 6),
+            "rejected": dict(sorted(part["rejected"].items())), "bad_records": dict(sorted(part["bad"].items())),
+        }
+    pd.DataFrame(rej_rows, columns=["split", "video_id", "vid", "reason", "count"]).to_csv(
+        windows_dir / "rejections.csv", index=False)
+    metrics["total"] = {k: sum(metrics[s][k] for s in SPLITS)
+                        for k in ("windows", "videos", "clips", "clip_hours", "speech_hours")}
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--params", type=Path, default=Path("params.yaml"))
+    ap.add_argument("--dataset", required=True)
+    ap.add_argument("--raw", type=Path, required=True, help="folder with {train,val,test} raw clip LMDBs")
+    ap.add_argument("--out-dir", type=Path, required=True)
+    args = ap.parse_args(argv)
+    params = load_params(args.params)
+    if args.dataset not in params.data_sources:
+        ap.error(f"--dataset {args.dataset!r} is not under data_sources in {args.params}")
+    metrics = run(params.build_windows, args.dataset, params.data_sources[args.dataset], args.raw, args.out_dir)
+    write_json(args.out_dir / "metrics.json", metrics)
+    t = metrics["total"]
+    print(f"build_windows {args.dataset}: {t['windows']} windows "
+          + ", ".join(f"{s} {metrics[s]['windows']}" for s in SPLITS) + f"; {t['speech_hours'] * 60:.1f} min speech")
+
+
+if __name__ == "__main__":
+    main()

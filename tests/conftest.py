@@ -1,0 +1,94 @@
+"""Shared fixtures: a small synthetic raw dataset in our encoding, and params files in tmp_path."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def synthetic_clip(rng: np.random.Generator, start: float, duration: float, fps: float = 25.0,
+                   n_joints: int = 43, sr: int = 16000, words_per_s: float = 2.5) -> dict:
+    """A clip that passes the default filters: the mean pose, shifted, with both arms swinging."""
+    from gesturegen.data.skeleton import AQGT, TED_EXPRESSIVE
+    sk = TED_EXPRESSIVE if n_joints == 43 else AQGT
+    mean_pose, _ = sk.published_means()
+    t = np.arange(round(duration * fps)) / fps
+    joints = np.repeat(mean_pose[None].astype(np.float64), t.size, 0)
+    joints[:, :, 0] += 0.03                                           # away from the mean pose
+    arm = [j for j in range(n_joints) if j not in (0, 1, 2, 3) and j > 3]
+    phase = rng.uniform(0, 2 * np.pi)
+    joints[:, arm, 1] += 0.08 * np.sin(2 * np.pi * 0.8 * t + phase)[:, None]
+    joints[:, arm, 0] += 0.05 * np.cos(2 * np.pi * 0.5 * t + phase)[:, None]
+    n_words = int(duration * words_per_s)
+    edges = np.sort(rng.uniform(0, duration, 2 * n_words))
+    words = [[f"w{i}", float(start + edges[2 * i]), float(start + edges[2 * i + 1])] for i in range(n_words)]
+    audio = (0.1 * rng.standard_normal(round(duration * sr))).astype(np.float16)
+    return {"skeletons_3d": joints.astype(np.float32), "audio_raw": audio, "words": words,
+            "start_time": float(start), "end_time": float(start + duration),
+            "start_frame_no": int(round(start * fps)), "end_frame_no": int(round((start + duration) * fps))}
+
+
+def write_synthetic_dataset(root: Path, seed: int = 0, videos: dict | None = None) -> Path:
+    """root/{train,val,test} LMDBs in our encoding with a few synthetic videos each."""
+    from gesturegen.data.rawformat import write_store
+    rng = np.random.default_rng(seed)
+    videos = videos or {"train": 3, "val": 1, "test": 1}
+    for split, n in videos.items():
+        vids = []
+        for v in range(n):
+            clips = [synthetic_clip(rng, 1.0 + 10 * c, 6.0) for c in range(2)]
+            vids.append({"vid": f"{split}_video{v}", "framerate": 25.0, "clips": clips})
+        write_store(root / split, vids, {"dataset": "synthetic"})
+    return root
+
+
+@pytest.fixture
+def synthetic_raw(tmp_path: Path) -> Path:
+    return write_synthetic_dataset(tmp_path / "raw")
+
+
+def write_params(path: Path, changes: dict | None = None, base: Path = ROOT / "params.yaml") -> Path:
+    """Copy params.yaml to `path`, applying {'a.b.c': value} changes."""
+    data = yaml.safe_load(base.read_text())
+    for dotted, value in (changes or {}).items():
+        node = data
+        *parents, last = dotted.split(".")
+        for k in parents:
+            node = node.setdefault(k, {})
+        node[last] = value
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def params_file(tmp_path: Path):
+    def make(changes: dict | None = None, name: str = "params.yaml") -> Path:
+        return write_params(tmp_path / name, changes)
+    return make
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return ROOT
+
+
+def copy_repo(dest: Path) -> Path:
+    """The tracked + untracked-not-ignored files of this checkout, copied to dest (no .git, no results)."""
+    import subprocess
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, check=True,
+                           capture_output=True, text=True).stdout.split("\n")
+    for f in filter(None, files):
+        src = ROOT / f
+        if src.is_file():
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / f)
+    return dest

@@ -1,0 +1,127 @@
+import lmdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from gesturegen.data.rawformat import RawFormatError, RawStore, write_store
+from gesturegen.data.skeleton import TED_EXPRESSIVE
+from gesturegen.data.windowstore import open_split
+from gesturegen.io import read_json
+from stages import build_windows
+from stages.build_windows import BuildWindowsError
+from tests.conftest import synthetic_clip, write_synthetic_dataset
+
+
+def _run(raw, out, params):
+    build_windows.main(["--params", str(params), "--dataset", "demo", "--raw", str(raw), "--out-dir", str(out)])
+    return read_json(out / "metrics.json")
+
+
+def test_outputs_shapes_ids_and_normalisation(synthetic_raw, tmp_path, params_file):
+    m = _run(synthetic_raw, tmp_path / "out", params_file())
+    assert m["train"]["windows"] == 36 and m["val"]["windows"] == 12 and m["total"]["windows"] == 60
+    assert m["train"]["clip_hours"] == pytest.approx(6 * 6 / 3600)
+    w = tmp_path / "out" / "windows"
+    train = open_split(w / "train")
+    assert train.dir_vec.shape == (36, 34, 126) and train.poses.shape == (36, 34, 43, 3)
+    assert train.audio.shape == (36, 36267) and train.audio.dtype == np.float16
+    assert isinstance(train.dir_vec, np.memmap)
+    norm = read_json(w / "normalization.json")
+    assert norm["source"] == "train"
+    # train vectors are mean-subtracted with the train mean: their mean is ~0
+    np.testing.assert_allclose(np.asarray(train.dir_vec).reshape(-1, 126).mean(0), 0, atol=1e-5)
+    # adding the mean back gives unit direction vectors again
+    raw_vec = (np.asarray(train.dir_vec) + np.asarray(norm["mean_dir_vec"], np.float32)).reshape(36, 34, 42, 3)
+    np.testing.assert_allclose(np.linalg.norm(raw_vec, axis=-1), 1, atol=1e-5)
+    np.testing.assert_allclose(raw_vec, TED_EXPRESSIVE.to_vectors(train.poses), atol=1e-5)
+    videos = pd.read_csv(w / "videos.csv")
+    assert list(videos.vid) == sorted(videos.vid) and len(videos) == 5
+    wins = train.windows()
+    assert (videos.set_index("vid").loc[wins.vid, "video_id"].to_numpy() == train.video_ids).all()
+    words = train.words()
+    assert words.window.between(0, 35).all() and (words.end_s >= words.start_s).all()
+    meta = train.meta
+    assert meta["n_frames"] == 34 and meta["n_seed_frames"] == 4 and meta["fps"] == 15 and meta["dim"] == 126
+
+
+def test_published_normalisation_and_determinism(synthetic_raw, tmp_path, params_file):
+    p = params_file({"build_windows.normalization": "published"})
+    _run(synthetic_raw, tmp_path / "a", p)
+    _run(synthetic_raw, tmp_path / "b", p)
+    for name in ("dir_vec.npy", "poses.npy", "audio.npy", "video_ids.npy", "windows.csv", "words.csv"):
+        assert (tmp_path / "a/windows/val" / name).read_bytes() == (tmp_path / "b/windows/val" / name).read_bytes()
+    _, pub = TED_EXPRESSIVE.published_means()
+    np.testing.assert_allclose(read_json(tmp_path / "a/windows/normalization.json")["mean_dir_vec"],
+                               pub.reshape(-1), rtol=1e-6)
+
+
+def test_video_ids_persist_when_filters_change(synthetic_raw, tmp_path, params_file):
+    _run(synthetic_raw, tmp_path / "a", params_file())
+    _run(synthetic_raw, tmp_path / "b", params_file({"build_windows.filters.max_words": 5}, "p2.yaml"))
+    assert (tmp_path / "a/windows/videos.csv").read_text() == (tmp_path / "b/windows/videos.csv").read_text()
+    m = read_json(tmp_path / "b/metrics.json")
+    assert m["train"]["rejected"]["text"] > 0
+    rej = pd.read_csv(tmp_path / "b/windows/rejections.csv")
+    assert rej.query("reason == 'text'")["count"].sum() == sum(m[s]["rejected"]["text"] for s in ("train", "val", "test"))
+
+
+def _write_split_with(raw, split, mutate):
+    """Replace one split with two videos, the second one's first clip mutated."""
+    rng = np.random.default_rng(7)
+    good = {"vid": "good", "clips": [synthetic_clip(rng, 0.0, 5.0)]}
+    bad = {"vid": "bad", "clips": [synthetic_clip(rng, 0.0, 5.0), synthetic_clip(rng, 10.0, 5.0)]}
+    mutate(bad["clips"][0])
+    import shutil
+    shutil.rmtree(raw / split)
+    write_store(raw / split, [good, bad])
+
+
+@pytest.mark.parametrize("mutate, reason, text", [
+    (lambda c: c["skeletons_3d"].__setitem__((3, 5, 0), np.nan), "nan_skeleton", "NaN"),
+    (lambda c: c.__setitem__("skeletons_3d", c["skeletons_3d"][:, :42]), "joint_count", "expected (T, 43, 3)"),
+    (lambda c: c["words"].__setitem__(0, ["oops", 3.0, 2.0]), "word_order", "ends before it starts"),
+    (lambda c: c.__setitem__("audio_raw", c["audio_raw"][:16000]), "short_audio", "audio_raw has 16000 samples"),
+])
+def test_bad_records_error_or_counted_skip(synthetic_raw, tmp_path, params_file, mutate, reason, text):
+    _write_split_with(synthetic_raw, "val", mutate)
+    with pytest.raises(BuildWindowsError) as e:
+        _run(synthetic_raw, tmp_path / "out", params_file())
+    msg = str(e.value)
+    assert f"{synthetic_raw / 'val'}: key 0000000001 (vid 'bad') clip 0" in msg and text in msg
+    assert "on_bad_record: skip" in msg
+    m = _run(synthetic_raw, tmp_path / "out", params_file({"build_windows.on_bad_record": "skip"}, "skip.yaml"))
+    assert m["val"]["bad_records"] == {reason: 1}
+    assert m["val"]["clips"] == 2                     # the good video's clip and the bad video's second clip
+    rej = pd.read_csv(tmp_path / "out/windows/rejections.csv")
+    assert ((rej.vid == "bad") & (rej.reason == reason)).any()
+
+
+def test_corrupt_value_error_or_skip(synthetic_raw, tmp_path, params_file):
+    env = lmdb.open(str(synthetic_raw / "test"), map_size=1 << 30)
+    with env.begin(write=True) as txn:
+        txn.put(b"0000000005", b"\xc1 not msgpack")
+    env.close()
+    with pytest.raises(RawFormatError, match=r"test: key 0000000005: value is corrupt"):
+        _run(synthetic_raw, tmp_path / "out", params_file())
+    m = _run(synthetic_raw, tmp_path / "out", params_file({"build_windows.on_bad_record": "skip"}, "s.yaml"))
+    assert m["test"]["bad_records"] == {"corrupt_value": 1} and m["test"]["windows"] == 12
+
+
+def test_empty_and_missing_splits(tmp_path, params_file):
+    raw = write_synthetic_dataset(tmp_path / "raw", videos={"train": 2, "val": 1, "test": 0})
+    with pytest.raises(BuildWindowsError, match=r"test: the split is empty \(0 videos\)"):
+        _run(raw, tmp_path / "out", params_file())
+    raw2 = write_synthetic_dataset(tmp_path / "raw2", videos={"train": 2, "val": 1})
+    with pytest.raises(RawFormatError, match=r"raw2/test: no such LMDB directory"):
+        _run(raw2, tmp_path / "out", params_file())
+
+
+def test_everything_filtered_is_an_error(synthetic_raw, tmp_path, params_file):
+    with pytest.raises(BuildWindowsError, match="no window survived.*few_words"):
+        _run(synthetic_raw, tmp_path / "out", params_file({"build_windows.filters.min_words": 99}))
+
+
+def test_unknown_dataset_is_a_usage_error(synthetic_raw, tmp_path, params_file):
+    with pytest.raises(SystemExit):
+        build_windows.main(["--params", str(params_file()), "--dataset", "nope", "--raw", str(synthetic_raw),
+                            "--out-dir", str(tmp_path)])

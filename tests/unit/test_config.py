@@ -1,0 +1,54 @@
+import pytest
+
+from gesturegen.config import ParamsError, load_params, params_from_dict
+from tests.conftest import ROOT, write_params
+
+
+def test_repository_params_load():
+    p = load_params(ROOT / "params.yaml")
+    assert p.datasets == ("demo",)
+    assert p.build_windows.n_frames == 34 and p.build_windows.stride == 10
+    assert p.diffusion.steps == 100
+    assert set(p.data_sources) >= {"demo", "ted_expressive", "aqgt"}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"build_windows.stride": "10"}, "build_windows.stride: expected int, got str ('10')"),
+    ({"build_windows.strides": 10}, "build_windows.strides: unknown key"),
+    ({"build_windows.filters.pose_threshold": "x"}, "build_windows.filters.pose_threshold: expected float"),
+    ({"build_windows.span": "long"}, "build_windows.span: expected one of 'exact', 'faithful', got 'long'"),
+    ({"seed": 1.5}, "seed: expected int, got float"),
+    ({"datasets": ["demo", "nope"]}, "datasets: 'nope' has no entry under data_sources"),
+    ({"data_sources.demo.skeleton": "smpl"}, "data_sources.demo.skeleton: expected one of"),
+    ({"make_demo_data.n_speakers": True}, "make_demo_data.n_speakers: expected int, got bool"),
+    ({"build_windows.n_seed_frames": 40}, "n_seed_frames"),
+])
+def test_bad_params_name_the_key(tmp_path, change, message):
+    path = write_params(tmp_path / "params.yaml", change)
+    with pytest.raises(ParamsError) as e:
+        load_params(path)
+    assert message in str(e.value)
+    assert str(path) in str(e.value)
+
+
+def test_missing_required_key_and_int_accepted_for_float(tmp_path):
+    with pytest.raises(ParamsError, match="seed: missing required key"):
+        params_from_dict({"datasets": [], "data_sources": {}, "make_demo_data": {}, "convert_raw": {},
+                          "build_windows": {}})
+    p = load_params(write_params(tmp_path / "p.yaml", {"build_windows.filters.spine_max_deg": 25}))
+    assert p.build_windows.filters.spine_max_deg == 25.0 and isinstance(p.build_windows.filters.spine_max_deg, float)
+
+
+def test_params_are_frozen():
+    p = load_params(ROOT / "params.yaml")
+    with pytest.raises(AttributeError):
+        p.build_windows.stride = 3  # type: ignore[misc]
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ParamsError, match="not found"):
+        load_params(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seed: [1,\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(bad)

@@ -1,0 +1,27 @@
+# Shared setup: validate params.yaml with the same strict loader the stages use, before anything runs.
+import sys
+
+import yaml
+
+sys.path.insert(0, str(Path(workflow.basedir).parent))  # the repository root, for gesturegen
+from gesturegen.config import load_params  # noqa: E402
+
+PARAMS = load_params("params.yaml")  # raises ParamsError naming the key on any typo or wrong type
+with open("params.yaml") as _fh:
+    if config != yaml.safe_load(_fh):
+        raise ValueError(
+            "--config/--configfile overrides do not reach the stages (they read params.yaml); "
+            "edit params.yaml or use `dvc exp run -S key=value` instead"
+        )
+
+DATASETS = list(PARAMS.datasets)
+SPLITS = ["train", "val", "test"]
+ENV = "../../envs/gesturegen.yaml"
+
+
+wildcard_constraints:
+    dataset="|".join(sorted(PARAMS.data_sources)),
+
+
+# appended to every shell command: show the job's output and keep it in its log (not part of the dvc.yaml command)
+TEE = " 2>&1 | tee {log}"

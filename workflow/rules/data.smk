@@ -1,0 +1,72 @@
+# Data stages: the demo dataset, raw conversion and windowing. Mirrors the same stages in dvc.yaml.
+
+
+rule make_demo_data:
+    input:
+        "stages/make_demo_data.py",
+        "gesturegen/data/demo.py",
+        "gesturegen/data/speech.py",
+        "gesturegen/data/skeleton.py",
+        "gesturegen/data/rawformat.py",
+    output:
+        raw=directory("data/demo"),
+        metrics="results/make_demo_data/metrics.json",
+        plot="results/make_demo_data/clip.png",
+    params:
+        seed=config["seed"],
+        make_demo_data=config["make_demo_data"],
+    log:
+        "logs/make_demo_data.log",
+    conda:
+        ENV
+    shell:
+        "python -m stages.make_demo_data --out data/demo --report-dir results/make_demo_data" + TEE
+
+
+rule convert_raw:
+    input:
+        "data/{dataset}",
+        "stages/convert_raw.py",
+        "gesturegen/data/rawformat.py",
+        "gesturegen/data/legacy.py",
+        "gesturegen/data/legacy_worker.py",
+        "envs/legacy.txt",
+    output:
+        raw=directory("results/convert_raw/{dataset}/raw"),
+        metrics="results/convert_raw/{dataset}/metrics.json",
+    params:
+        convert_raw=config["convert_raw"],
+        data_sources=lambda w: config["data_sources"][w.dataset],
+    log:
+        "logs/convert_raw/{dataset}.log",
+    conda:
+        ENV
+    shell:
+        "python -m stages.convert_raw --dataset {wildcards.dataset} --src data/{wildcards.dataset} "
+        "--out-dir results/convert_raw/{wildcards.dataset}" + TEE
+
+
+rule build_windows:
+    input:
+        "results/convert_raw/{dataset}/raw",
+        "stages/build_windows.py",
+        "gesturegen/data/windows.py",
+        "gesturegen/data/windowstore.py",
+        "gesturegen/data/filters.py",
+        "gesturegen/data/skeleton.py",
+        "gesturegen/data/rawformat.py",
+        "gesturegen/assets",
+    output:
+        windows=directory("results/build_windows/{dataset}/windows"),
+        metrics="results/build_windows/{dataset}/metrics.json",
+    params:
+        build_windows=config["build_windows"],
+        data_sources=lambda w: config["data_sources"][w.dataset],
+    log:
+        "logs/build_windows/{dataset}.log",
+    conda:
+        ENV
+    shell:
+        "python -m stages.build_windows --dataset {wildcards.dataset} "
+        "--raw results/convert_raw/{wildcards.dataset}/raw --out-dir results/build_windows/{wildcards.dataset}"
+        + TEE
