@@ -23,5 +23,3 @@ wildcard_constraints:
     dataset="|".join(sorted(PARAMS.data_sources)),
 
 
-# appended to every shell command: show the job's output and keep it in its log (not part of the dvc.yaml command)
-TEE = " 2>&1 | tee {log}"

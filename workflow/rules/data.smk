@@ -1,4 +1,5 @@
-# Data stages: the demo dataset, raw conversion and windowing. Mirrors the same stages in dvc.yaml.
+# Data stages: the demo dataset, raw conversion and windowing. Mirrors the same stages in dvc.yaml
+# (the commands are identical up to " 2>&1 | tee {log}", which only keeps a log of what you see).
 
 
 rule make_demo_data:
@@ -20,7 +21,7 @@ rule make_demo_data:
     conda:
         ENV
     shell:
-        "python -m stages.make_demo_data --out data/demo --report-dir results/make_demo_data" + TEE
+        "python -m stages.make_demo_data --out data/demo --report-dir results/make_demo_data 2>&1 | tee {log}"
 
 
 rule convert_raw:
@@ -43,7 +44,7 @@ rule convert_raw:
         ENV
     shell:
         "python -m stages.convert_raw --dataset {wildcards.dataset} --src data/{wildcards.dataset} "
-        "--out-dir results/convert_raw/{wildcards.dataset}" + TEE
+        "--out-dir results/convert_raw/{wildcards.dataset} 2>&1 | tee {log}"
 
 
 rule build_windows:
@@ -69,4 +70,4 @@ rule build_windows:
     shell:
         "python -m stages.build_windows --dataset {wildcards.dataset} "
         "--raw results/convert_raw/{wildcards.dataset}/raw --out-dir results/build_windows/{wildcards.dataset}"
-        + TEE
+        " 2>&1 | tee {log}"
