@@ -135,7 +135,8 @@ class RawStore:
         except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as e:
             raise RawFormatError(
                 f"{self.path}: key {key}: value is corrupt ({type(e).__name__}: {e}); re-create this split "
-                f"(convert_raw / make_demo_data) or set `on_bad_record: skip` to count and skip it") from None
+                f"(convert_raw / make_demo_data), or to count and skip such records set "
+                f"build_windows.on_bad_record: skip (convert_raw.on_corrupt: skip when converting)") from None
         if not isinstance(video, dict) or not isinstance(video.get("clips"), list) or "vid" not in video:
             raise RawFormatError(f"{self.path}: key {key}: expected a dict with 'vid' and 'clips', "
                                  f"got {type(video).__name__} with keys {list(video)[:8] if isinstance(video, dict) else '-'}")
