@@ -1,0 +1,45 @@
+"""The README's generated blocks stay current. Refresh them with: UPDATE_README=1 python -m pytest tests/workflow/test_readme.py"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+README = ROOT / "README.md"
+
+
+def _block(name: str, body: str) -> str:
+    return f"<!-- {name}:begin -->\n{body.rstrip()}\n<!-- {name}:end -->"
+
+
+def _check_or_update(name: str, body: str) -> None:
+    text = README.read_text()
+    pattern = re.compile(rf"<!-- {name}:begin -->.*?<!-- {name}:end -->", re.S)
+    assert pattern.search(text), f"README.md has no {name} block"
+    wanted = pattern.sub(lambda _: _block(name, body), text)
+    if os.environ.get("UPDATE_README") == "1":
+        README.write_text(wanted)
+    assert wanted == text, f"README.md's {name} block is stale: run UPDATE_README=1 pytest {__file__}"
+
+
+def test_readme_dag_is_generated_from_the_workflow():
+    out = subprocess.run([sys.executable, "-m", "dvc", "dag", "--mermaid"], cwd=ROOT, check=True,
+                         capture_output=True, text=True, env={**os.environ, "DVC_NO_ANALYTICS": "1"}).stdout
+    _check_or_update("dag", f"```mermaid\n{out.strip()}\n```")
+
+
+def test_readme_demo_rules_match_docs():
+    _check_or_update("demo-rules", (ROOT / "docs" / "demo_rules.md").read_text())
+
+
+def test_readme_quick_start_is_two_commands_that_exist():
+    text = README.read_text()
+    quick = text.split("## Quick start", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in quick.strip().splitlines()]
+    assert commands == ["bash envs/quickstart.sh", ".venv/bin/python -m pytest"]
+    assert (ROOT / "envs" / "quickstart.sh").is_file()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "bash envs/setup.sh" in ci and ".venv/bin/python -m pytest" in ci
