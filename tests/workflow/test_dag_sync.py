@@ -41,10 +41,10 @@ def snakemake_jobs(root: Path = ROOT) -> dict[tuple[str, str], dict]:
                 cur[field] |= {x.strip() for x in rest.split(",") if x.strip()}
             elif field == "wildcards":
                 cur["wildcards"] = dict(kv.strip().split("=", 1) for kv in rest.split(",") if "=" in kv)
-        elif s and cur.get("rule") != "all" and not line.startswith(" ") and "cmd" not in cur and s != "":
-            # the printed shell command follows the job block, unindented
-            cur["cmd"] = _norm(s)
-            jobs[(cur["rule"], cur["wildcards"].get("dataset", ""))] = cur
+        elif s.startswith("Shell command:"):
+            if cur["rule"] != "all":
+                cur["cmd"] = _norm(s.split(":", 1)[1])
+                jobs[(cur["rule"], cur["wildcards"].get("dataset", ""))] = cur
             cur = None
     return jobs
 

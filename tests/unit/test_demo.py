@@ -1,0 +1,250 @@
+"""The demo dataset generator: schema, geometry, gesture rules, window filters, determinism."""
+import dataclasses
+import itertools
+
+import numpy as np
+import pytest
+
+from gesturegen.config import FilterParams
+from gesturegen.data import demo
+from gesturegen.data.filters import reject_reason
+from gesturegen.data.rawformat import check_clip
+from gesturegen.data.skeleton import TED_EXPRESSIVE as SK
+from gesturegen.data.speech import tokenize
+
+FPS, SR = 25, 16000
+MEAN_POSE = SK.published_means()[0]
+STYLE = demo.SpeakerStyle(voice=demo.Voice(), handedness="right", amplitude=1.0, rest_offset=(0.02, 0.04, 0.0),
+                          rest_curl=0.4, tempo=1.0, smoothness_s=0.06, sway=0.0)
+
+
+@pytest.fixture(scope="module")
+def tiny_videos():
+    return list(demo.generate("tiny", seed=7))
+
+
+def _gesture(words, seconds=4.0, audio=None, style=STYLE, seed=0):
+    n = round(seconds * FPS)
+    audio = np.full(round(seconds * SR), 0.1, np.float32) if audio is None else audio
+    return demo.gesture_joints(words, audio, SR, n, FPS, style, np.random.default_rng(seed))
+
+
+def _angle(a, b):
+    cos = (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
+    return np.degrees(np.arccos(np.clip(cos, -1, 1)))
+
+
+def _finger_bend(joints, side="right"):
+    """Bend (degrees) of each finger: angle between wrist->first joint and first->last joint; skeleton order."""
+    vec = SK.to_vectors(joints)
+    base = 22 if side == "right" else 5
+    return np.stack([_angle(vec[..., base + 3 * f, :], vec[..., base + 3 * f + 2, :]) for f in range(5)], -1)
+
+
+# --- schema ------------------------------------------------------------------------------------------------------
+
+def test_records_follow_the_ted_expressive_schema(tiny_videos):
+    splits = [p.split for p, _ in tiny_videos]
+    assert set(splits) == {"train", "val", "test"}
+    for plan, video in tiny_videos:
+        assert set(video) == {"vid", "framerate", "clips"} and video["framerate"] == 25.0
+        assert len(video["vid"]) == 11 and 1 <= len(video["clips"]) <= 2
+        prev_end = -1.0
+        for clip in video["clips"]:
+            assert check_clip(clip, 43, "seconds") is None
+            T = clip["end_frame_no"] - clip["start_frame_no"]
+            assert clip["skeletons_3d"].shape == (T, 43, 3) and clip["skeletons_3d"].dtype == np.float32
+            assert clip["skeletons"].shape == (T, 43, 2)
+            dur = clip["end_time"] - clip["start_time"]
+            assert 5.0 <= dur <= 9.5 and dur == pytest.approx(T / FPS)
+            assert clip["start_time"] == pytest.approx(clip["start_frame_no"] / FPS)
+            assert clip["start_time"] > prev_end  # consecutive, non-overlapping pieces of the video
+            prev_end = clip["end_time"]
+            audio = clip["audio_raw"]
+            assert audio.dtype == np.float16 and len(audio) == round(dur * SR)
+            assert clip["audio_feat"].dtype == np.float16 and clip["audio_feat"].shape == (128, len(audio) // 512 + 1)
+            assert clip["audio_feat"].max() == 0  # dB re max
+            words = clip["words"]
+            assert len(words) >= 10
+            for (w, s, e), (_, s2, _) in zip(words, words[1:] + [["", np.inf, np.inf]]):
+                assert w == w.lower() and w.isascii() and w.strip("'").isalpha()
+                assert clip["start_time"] <= s < e <= clip["end_time"] and e <= s2
+            # words are absolute: each word's audio is in the clip audio at (time - start_time)
+            for _, s, e in words:
+                seg = audio[round((s - clip["start_time"]) * SR):round((e - clip["start_time"]) * SR)]
+                assert np.abs(seg.astype(np.float32)).max() > 0.01
+            # only short pauses between words, so every window can hold two words
+            gaps = [s2 - e for (_, _, e), (_, s2, _) in itertools.pairwise(words)]
+            assert max(gaps) < 0.9
+
+
+def test_no_speaker_label_in_the_records_but_every_speaker_trains():
+    plans = demo.plan_videos("default", 3, 4)
+    assert {p.speaker for p in plans if p.split == "train"} == {0, 1, 2, 3}
+    assert [sum(p.split == s for p in plans) for s in demo.SPLITS] == [24, 3, 3]
+    assert len({p.vid for p in plans}) == len(plans)
+    plans6 = demo.plan_videos("tiny", 3, 6)  # more speakers than tiny train videos: train grows
+    assert {p.speaker for p in plans6 if p.split == "train"} == set(range(6))
+    with pytest.raises(ValueError, match="unknown demo size"):
+        demo.plan_videos("huge", 3, 4)
+
+
+def test_speakers_have_distinct_styles_and_voices():
+    speakers = demo.make_speakers(4, seed=11)
+    assert speakers == demo.make_speakers(4, seed=11)
+    assert len({s.voice for s in speakers}) == 4
+    assert {s.handedness for s in speakers[:3]} == {"right", "left", "both"}
+    assert [s.voice.gender for s in speakers] == ["male", "female", "male", "female"]
+
+
+def test_sentences_are_varied_and_use_the_gesture_words():
+    rng = np.random.default_rng(0)
+    sentences = [demo.make_sentence(rng) for _ in range(300)]
+    assert len(set(sentences)) > 200
+    words = [[t for t, _, _ in tokenize(s)] for s in sentences]
+    with_gesture = [any(w in demo.LEXICAL for w in ws) for ws in words]
+    assert np.mean(with_gesture) > 0.8
+    kinds = {demo.LEXICAL[w] for ws in words for w in ws if w in demo.LEXICAL}
+    assert kinds == set(demo.LEXICAL.values())
+
+
+# --- geometry ----------------------------------------------------------------------------------------------------
+
+def test_poses_are_real_skeletons_around_the_mean_pose(tiny_videos):
+    clip = tiny_videos[0][1]["clips"][0]
+    joints = clip["skeletons_3d"].astype(np.float64)
+    lengths = SK.bone_lengths(MEAN_POSE.astype(np.float64))
+    np.testing.assert_allclose(SK.bone_lengths(joints), np.broadcast_to(lengths, joints.shape[:1] + lengths.shape),
+                               atol=1e-5)
+    np.testing.assert_allclose(joints[:, 0], np.broadcast_to(MEAN_POSE[0], (len(joints), 3)), atol=1e-6)
+    assert (joints[:, 1, 1] < joints[:, 0, 1]).all()          # y-down: neck above spine
+    assert (joints[:, 38, 1] < joints[:, 1, 1]).all()         # nose above neck
+    dev = np.abs(joints - MEAN_POSE).mean()
+    assert 0.02 < dev < 0.1
+
+
+def test_motion_is_smooth_and_hands_move(tiny_videos):
+    for _, video in tiny_videos:
+        for clip in video["clips"]:
+            j = clip["skeletons_3d"].astype(np.float64)
+            step = np.linalg.norm(np.diff(j, axis=0), axis=-1)       # (T-1, 43) per-frame displacement
+            assert step.max() < 0.1                                  # < 2.5 units/s: no jumps
+            assert step[:, [6, 7]].max() < 0.07
+            acc = np.linalg.norm(np.diff(j[:, [6, 7]], 2, axis=0), axis=-1)
+            assert acc.max() < 0.03
+            vec = SK.to_vectors(j)
+            _, hand = SK.split(vec.reshape(len(j), -1))
+            assert hand.std(0).mean() > 0.05                         # the fingers are not frozen
+
+
+# --- gesture rules -----------------------------------------------------------------------------------------------
+
+def test_lexical_gestures_take_their_shape():
+    # the baseline says a neutral word at the same time, so beats and drift are the same and only the rule differs
+    rest = _gesture([("thing", 2.0, 2.4, True)])
+    t = round(2.2 * FPS)  # the word is said over 2.0 .. 2.4 s
+    say = lambda w: _gesture([(w, 2.0, 2.4, True)])
+
+    spread = lambda j: np.linalg.norm(j[t, 6] - j[t, 7])
+    assert spread(say("big")) > spread(rest) + 0.15
+    assert spread(say("small")) < spread(rest) - 0.1
+    chest = (rest[t, 1] + rest[t, 0]) / 2
+    to_chest = lambda j: np.linalg.norm(j[t, 7] - chest)  # right-handed speaker
+    assert to_chest(say("me")) < 0.6 * to_chest(rest)
+    assert say("high")[t, 7, 1] < rest[t, 3, 1] - 0.02        # the right hand above the right shoulder
+    you = say("you")
+    assert you[t, 7, 2] < rest[t, 7, 2] - 0.1                 # forward is -z
+    bend = _finger_bend(you[t])
+    assert bend[0] < 30 and (bend[1:4] > 100).all()           # index out, middle/pinky/ring curled
+    extended = {"one": [0], "two": [0, 1], "three": [0, 1, 3], "four": [0, 1, 2, 3], "five": [0, 1, 2, 3, 4]}
+    for word, fingers in extended.items():
+        bend = _finger_bend(say(word)[t])
+        assert set(np.flatnonzero(bend < 30)) == set(fingers), (word, bend)
+    # "no": the head shakes (nose moves sideways), the hands do as for any word
+    no = say("no")
+    nose_x = lambda j: j[round(2.0 * FPS):round(2.6 * FPS), 38, 0].std()
+    assert nose_x(no) > 4 * nose_x(rest)
+    np.testing.assert_allclose(no[:, [6, 7]], rest[:, [6, 7]], atol=1e-3)
+    # outside its time span a gesture changes nothing but the noise
+    np.testing.assert_allclose(say("big")[:round(1.4 * FPS)], rest[:round(1.4 * FPS)], atol=1e-4)
+
+
+def test_left_handed_speakers_use_the_left_hand():
+    left = dataclasses.replace(STYLE, handedness="left")
+    t = round(2.2 * FPS)
+    rest = _gesture([("thing", 2.0, 2.4, True)], style=left)
+    high = _gesture([("up", 2.0, 2.4, True)], style=left)
+    assert high[t, 6, 1] < rest[t, 6, 1] - 0.15
+    np.testing.assert_allclose(high[:, 7], rest[:, 7], atol=1e-3)
+
+
+def test_beat_strength_and_schedule():
+    assert demo.beat_strength(True, 0.3, 1.0) > 2 * demo.beat_strength(False, 0.3, 1.0)
+    assert demo.beat_strength(True, 0.4, 1.0) > demo.beat_strength(True, 0.1, 1.0)
+    assert demo.beat_strength(True, 0.3, 1.0) > 2 * demo.beat_strength(True, 0.3, 0.3)
+    audio = np.full(3 * SR, 0.2, np.float32)
+    words = [("a", 0.2, 0.3, False), ("big", 0.35, 0.6, True), ("b", 0.7, 0.8, False), ("c", 1.0, 1.2, False),
+             ("idea", 1.3, 1.7, True), ("d", 2.5, 2.6, False)]
+    onsets = [o for o, _, _ in demo.beat_schedule(words, audio, SR)]
+    assert onsets == [0.35, 1.3, 2.5]  # stressed first; unstressed only in gaps of >= 0.5 s
+
+
+def test_beats_hit_word_onsets_and_follow_loudness():
+    onsets = [0.8, 1.8, 2.8]
+    words = [("word", o, o + 0.3, True) for o in onsets]
+
+    def run(levels):
+        audio = np.zeros(4 * SR, np.float32)
+        for o, level in zip(onsets, levels):
+            audio[round(o * SR):round((o + 0.3) * SR)] = level
+        return _gesture(words, audio=audio)
+
+    # same words, same drift; only the middle word is quieter, so only its stroke shrinks
+    loud, quiet = run((0.5, 0.5, 0.5)), run((0.5, 0.1, 0.5))
+    diff = loud[:, 7, 1] - quiet[:, 7, 1]                     # the dominant (right) wrist, y-down
+    far = np.abs(np.arange(len(diff)) / FPS - 1.8) > 0.7
+    assert np.abs(diff[far]).max() < 1e-3 < np.abs(diff).max() / 20
+    down = np.diff(diff) * FPS                                # the larger stroke goes down faster...
+    assert abs(np.argmax(down) / FPS - 1.8) <= 0.1            # ...through the onset
+    assert 0.3 < np.ptp(diff) / np.ptp(loud[round(0.5 * FPS):round(1.2 * FPS), 7, 1]) < 1.2
+
+
+# --- window filters ----------------------------------------------------------------------------------------------
+
+def _windows_15fps(clip):
+    """The clip resampled to 15 fps with np.interp, cut into 34-frame windows with stride 10, with their words."""
+    j = clip["skeletons_3d"].astype(np.float64)
+    start, end = clip["start_time"], clip["end_time"]
+    src = start + np.arange(len(j)) / FPS
+    dst = start + np.arange(int((end - start) * 15)) / 15
+    flat = j.reshape(len(j), -1)
+    res = np.stack([np.interp(dst, src, flat[:, k]) for k in range(flat.shape[1])], -1).reshape(len(dst), 43, 3)
+    for f in range(0, len(dst) - 34 + 1, 10):
+        lo, hi = start + f / 15, start + (f + 34) / 15
+        yield res[f:f + 34], [w for w in clip["words"] if w[1] < hi and w[2] > lo]
+
+
+def test_at_least_90_percent_of_windows_pass_the_filters(tiny_videos):
+    verdicts = []
+    for _, video in tiny_videos:
+        for clip in video["clips"]:
+            ours = [reject_reason(j, w, SK, MEAN_POSE, FilterParams()) for j, w in _windows_15fps(clip)]
+            assert len(ours) >= 4                                  # several windows per clip
+            assert ours == demo.window_verdicts(clip)
+            verdicts += ours
+    assert np.mean([v is None for v in verdicts]) >= 0.9, verdicts
+
+
+def test_same_seed_same_video_different_seed_different_video():
+    plan = demo.plan_videos("tiny", 5, 4)[0]
+    style = demo.make_speakers(4, 5)[plan.speaker]
+    a = demo.make_video(plan, style, "tiny", FPS, SR)
+    b = demo.make_video(plan, style, "tiny", FPS, SR)
+    assert a["vid"] == b["vid"] and len(a["clips"]) == len(b["clips"])
+    for ca, cb in zip(a["clips"], b["clips"]):
+        assert ca["words"] == cb["words"]
+        for k in ("skeletons_3d", "audio_raw", "audio_feat"):
+            np.testing.assert_array_equal(ca[k], cb[k])
+    other = demo.plan_videos("tiny", 6, 4)[0]
+    c = demo.make_video(other, demo.make_speakers(4, 6)[other.speaker], "tiny", FPS, SR)
+    assert c["vid"] != a["vid"] and c["clips"][0]["words"] != a["clips"][0]["words"]
