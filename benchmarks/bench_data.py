@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     p = ["--params", str(params)]
 
     t_demo = _timed(make_demo_data.main, p + ["--out", str(work / "data/demo"), "--report-dir", str(work / "demo")])
-    minutes = read_json(work / "demo" / "metrics.json")["total"]["speech_minutes"]
+    minutes = sum(read_json(work / "demo" / "metrics.json")[s]["clip_s"] for s in ("train", "val", "test")) / 60
     t_conv = _timed(convert_raw.main, p + ["--dataset", "demo", "--src", str(work / "data/demo"),
                                            "--out-dir", str(work / "conv")])
     t_win = _timed(build_windows.main, p + ["--dataset", "demo", "--raw", str(work / "conv/raw"),
