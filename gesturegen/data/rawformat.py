@@ -83,6 +83,9 @@ def write_store(path: str | Path, videos: Iterable[dict], meta: dict | None = No
                                       "n_videos": n}))
     finally:
         env.close()
+    # lock.mdb is runtime state (reader table, pids), not data: drop it so the same records give the same folder
+    # hash (readers open with lock=False and never need it)
+    (path / "lock.mdb").unlink(missing_ok=True)
     return n
 
 

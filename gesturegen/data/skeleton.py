@@ -104,10 +104,7 @@ class Skeleton:
     # --- transforms ---
     def to_vectors(self, poses: np.ndarray) -> np.ndarray:
         """Joint positions (..., J, 3) -> vectors (..., V, 3)."""
-        poses = self.check_poses(poses)
-        parents = np.array([p for p, _ in self.bones])
-        children = np.array([c for _, c in self.bones])
-        vec = poses[..., children, :] - np.where(parents[:, None] >= 0, poses[..., np.maximum(parents, 0), :], 0.0)
+        vec = self._offsets(poses)
         if self.kind == "direction":
             norm = np.linalg.norm(vec, axis=-1, keepdims=True)
             vec = vec / np.where(norm > 0, norm, 1.0)
@@ -135,11 +132,14 @@ class Skeleton:
 
     def bone_lengths(self, poses: np.ndarray) -> np.ndarray:
         """Per-vector bone lengths (..., V) of the given poses (the root 'bone' of an offset skeleton is its norm)."""
+        return np.linalg.norm(self._offsets(poses), axis=-1)
+
+    def _offsets(self, poses: np.ndarray) -> np.ndarray:
+        """child - parent per vector (..., V, 3); a root 'bone' (parent -1) is the child's absolute position."""
         poses = self.check_poses(poses)
         parents = np.array([p for p, _ in self.bones])
         children = np.array([c for _, c in self.bones])
-        vec = poses[..., children, :] - np.where(parents[:, None] >= 0, poses[..., np.maximum(parents, 0), :], 0.0)
-        return np.linalg.norm(vec, axis=-1)
+        return poses[..., children, :] - np.where(parents[:, None] >= 0, poses[..., np.maximum(parents, 0), :], 0.0)
 
     # --- body / hand ---
     def split(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -33,6 +33,7 @@ def test_store_roundtrip_and_bytes_are_deterministic(tmp_path):
     for name in ("a", "b"):
         write_store(tmp_path / name, videos, {"dataset": "t"})
     assert (tmp_path / "a" / "data.mdb").read_bytes() == (tmp_path / "b" / "data.mdb").read_bytes()
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["data.mdb"]  # no run-time lock file
     with RawStore(tmp_path / "a") as store:
         assert store.keys() == ["0000000000", "0000000001", "0000000002"]
         assert store.meta["n_videos"] == 3 and store.meta["dataset"] == "t"
