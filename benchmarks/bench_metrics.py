@@ -1,0 +1,63 @@
+"""Metric computation time per 1000 windows (TED Expressive shapes: 34 x 126, 16 kHz audio). Prints a table.
+
+    python benchmarks/bench_metrics.py [--windows 1000]
+
+Inputs are synthetic (random unit direction vectors around the published mean, noise-burst audio), so the numbers
+measure the metric code, not a model. FGD and diversity run on 128-d features as the FGD extractor gives them.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from gesturegen.data.skeleton import TED_EXPRESSIVE
+from gesturegen.metrics.beat import TED_EXPRESSIVE_CHANGE_ANGLE, audio_onsets, beat_consistency
+from gesturegen.metrics.diversity import diversity, diversity_faithful
+from gesturegen.metrics.fgd import frechet_distance
+from gesturegen.metrics.motion import accel_diff, joint_mae
+
+
+def _timed(fn, *args, **kwargs) -> float:
+    t = time.perf_counter()
+    fn(*args, **kwargs)
+    return time.perf_counter() - t
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--windows", type=int, default=1000)
+    n = ap.parse_args(argv).windows
+    rng = np.random.default_rng(0)
+    _, mean_vec = TED_EXPRESSIVE.published_means()
+    mean = mean_vec.reshape(-1)
+    vec = rng.standard_normal((n, 34, 42, 3)) * 0.2 + mean_vec
+    vec = (vec / np.linalg.norm(vec, axis=-1, keepdims=True)).reshape(n, 34, 126) - mean
+    other = np.roll(vec, 1, axis=0)
+    feats_a, feats_b = rng.standard_normal((n, 128)), rng.standard_normal((n, 128)) + 0.1
+    t = np.arange(36267) / 16000
+    audio = (rng.standard_normal((n, 36267)) * (np.sin(2 * np.pi * 1.7 * t) > 0.6)).astype(np.float32) * 0.1
+    change = np.asarray(TED_EXPRESSIVE_CHANGE_ANGLE)
+
+    onsets: list = []
+    rows = [("FGD (128-d features)", _timed(frechet_distance, feats_a, feats_b)),
+            ("diversity, faithful (1 permutation of batches)",
+             _timed(diversity_faithful, [feats_a[i:i + 100] for i in range(0, n - n % 100, 100)], rng)),
+            ("diversity, corrected (100 permutations)", _timed(diversity, feats_a, 100, 0)),
+            ("audio onsets (librosa)", _timed(lambda: onsets.extend(audio_onsets(a) for a in audio))),
+            ("BC faithful (onsets given)", _timed(beat_consistency, vec, mean, audio, TED_EXPRESSIVE,
+                                                  mode="faithful", onsets=onsets)),
+            ("BC corrected (onsets given)", _timed(beat_consistency, vec, mean, audio, TED_EXPRESSIVE,
+                                                   mode="corrected", change_angle=change, onsets=onsets)),
+            ("joint MAE", _timed(joint_mae, vec, other, mean, TED_EXPRESSIVE)),
+            ("acceleration difference", _timed(accel_diff, vec, other, mean, TED_EXPRESSIVE))]
+    w = max(len(r[0]) for r in rows)
+    print(f"\n{'metric':{w}}  seconds per 1000 windows   ({n} windows measured, 2-core CPU)")
+    print(f"{'-' * w}  -------------------------")
+    for name, sec in rows:
+        print(f"{name:{w}}  {sec * 1000 / n:10.3f}")
+
+
+if __name__ == "__main__":
+    main()
