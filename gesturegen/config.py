@@ -101,6 +101,8 @@ class TrainFGDEncoderParams:
     gamma: float = 0.1
     vel_weight: float = 1.0
     cos_weight: float = 0.001
+    # the cosine term compares the mean-subtracted vectors as HA2G does, or the actual bones (mean added back)
+    cosine_on: Literal["mean_subtracted", "bones"] = "mean_subtracted"
 
 
 @dataclass(frozen=True)

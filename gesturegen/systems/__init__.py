@@ -1,0 +1,1 @@
+"""LightningModules: which models interact, their losses, optimisers and logging (no files, no argparse)."""
