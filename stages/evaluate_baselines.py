@@ -1,6 +1,7 @@
 """Reference rows every model is compared to: all metrics, both modes, for simple controls, over several seeds.
 
-Controls (each keeps the 4 ground-truth seed frames): ground_truth (half of the windows against the other half),
+Controls (each keeps the 4 ground-truth seed frames): ground_truth (distances: half of the windows against the other
+half; diversity and BC: all windows),
 mean_pose, random_window (a random training window per evaluated window), seed_still (the last seed pose held).
 
 Reads   <windows>/{train,val,test}   (build_windows), <encoder>  (train_fgd_encoder)
@@ -45,7 +46,18 @@ def beat_constants(train_dir_vec: np.ndarray, mean_dir_vec: np.ndarray, skeleton
             "corrected_source": "this dataset's train split", "n_train_windows": int(train_dir_vec.shape[0])}
 
 
-def run(p: EvaluateBaselinesParams, seed: int, windows: Path, encoder_dir: Path, out_dir: Path) -> dict:
+def summarize(values: np.ndarray) -> dict:
+    """Mean and 95% CI half-width over seeds of the finite values; `n` counts them (BC is NaN when no clip of a
+    run could be scored, e.g. no motion beat anywhere)."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return {"mean": None, "ci95": None, "n": 0}
+    mean, half = mean_ci95(finite) if finite.size > 1 else (float(finite[0]), float("nan"))
+    return {"mean": round(float(mean), 6), "ci95": round(float(half), 6) if np.isfinite(half) else None,
+            "n": int(finite.size)}
+
+
+def run(p: EvaluateBaselinesParams, seed: int, dataset: str, windows: Path, encoder_dir: Path, out_dir: Path) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     train = open_split(windows / "train")
     skeleton = get_skeleton(train.meta["skeleton"])
@@ -53,7 +65,7 @@ def run(p: EvaluateBaselinesParams, seed: int, windows: Path, encoder_dir: Path,
     consts = beat_constants(train.dir_vec, mean_dir_vec, skeleton.name)
     write_json(out_dir / "beat_constants.json", consts)
     encoder = load_encoder(encoder_dir)
-    settings = EvalSettings(batch_size=p.batch_size, diversity_permutations=p.diversity_permutations,
+    settings = EvalSettings(batch_size=p.faithful_batch_size.get(dataset, 128), diversity_permutations=p.diversity_permutations,
                             bc_sigma=p.bc_sigma, bc_thres_faithful=p.bc_thres_faithful,
                             bc_thres_corrected=p.bc_thres_corrected, n_seed=train.meta["n_seed_frames"],
                             fps=train.meta["fps"], sample_rate_hz=train.meta["sample_rate_hz"])
@@ -71,11 +83,15 @@ def run(p: EvaluateBaselinesParams, seed: int, windows: Path, encoder_dir: Path,
             cache = {split: (real, audio, onsets, encoder.features(real))}
         real, audio, onsets, real_feats = cache[split]
         rng = np.random.default_rng([seed, run_seed, CONTROLS.index(control)])
-        if control == "ground_truth":   # one half against the other
+        if control == "ground_truth":
+            # distances: one half against the other; diversity and BC: every window, as the field reports GT rows
             order = rng.permutation(real.shape[0])
             a, b = np.sort(order[: real.shape[0] // 2]), np.sort(order[real.shape[0] // 2:][: real.shape[0] // 2])
             m = evaluate_motion(real[a], real[b], audio[a], encoder.features, skeleton, mean_dir_vec, change_c,
                                 change_f, settings, rng, real_feats=real_feats[b], onsets=[onsets[i] for i in a])
+            whole = evaluate_motion(real, real, audio, encoder.features, skeleton, mean_dir_vec, change_c, change_f,
+                                    settings, rng, real_feats=real_feats, onsets=onsets)
+            m.update({k: v for k, v in whole.items() if k.startswith(("diversity", "bc_"))})
         else:
             gen = make_control(control, real, train.dir_vec, rng, n_seed=settings.n_seed)
             m = evaluate_motion(gen, real, audio, encoder.features, skeleton, mean_dir_vec, change_c, change_f,
@@ -84,13 +100,12 @@ def run(p: EvaluateBaselinesParams, seed: int, windows: Path, encoder_dir: Path,
     runs = pd.DataFrame(rows)
     runs.to_csv(out_dir / "runs.csv", index=False)
 
-    metrics: dict = {"seeds": list(p.seeds), "controls": list(CONTROLS)}
+    metrics: dict = {"seeds": list(p.seeds), "controls": list(CONTROLS), "faithful_batch_size": settings.batch_size}
     value_cols = [c for c in runs.columns if c not in ("split", "seed", "control", "n_windows")]
     for (split, control), g in runs.groupby(["split", "control"], sort=False):
         entry = metrics.setdefault(split, {"n_windows": int(g.n_windows.iloc[0])}).setdefault(control, {})
         for col in value_cols:
-            mean, half = mean_ci95(g[col].to_numpy(dtype=float))
-            entry[col] = {"mean": round(float(mean), 6), "ci95": round(float(half), 6)}
+            entry[col] = summarize(g[col].to_numpy(dtype=float))
     _plot(runs, out_dir / "controls.png", skeleton.name)
     return metrics
 
@@ -103,9 +118,9 @@ def _plot(runs: pd.DataFrame, path: Path, skeleton: str) -> None:
     for ax, metric in zip(axes, PLOTTED):
         for i, split in enumerate(splits):
             g = runs[runs.split == split].groupby("control", sort=False)[metric]
-            stats = [mean_ci95(g.get_group(c).to_numpy(dtype=float)) for c in CONTROLS]
-            ax.bar(x + i * width - 0.4 + width / 2, [s[0] for s in stats], width, yerr=[s[1] for s in stats],
-                   label=split, capsize=3)
+            stats = [summarize(g.get_group(c).to_numpy(dtype=float)) for c in CONTROLS]
+            ax.bar(x + i * width - 0.4 + width / 2, [np.nan if s["mean"] is None else s["mean"] for s in stats],
+                   width, yerr=[s["ci95"] or 0.0 for s in stats], label=split, capsize=3)
         ax.set_xticks(x, [c.replace("_", "\n") for c in CONTROLS], fontsize=8)
         ax.set_title(metric, fontsize=10)
     axes[0].legend(fontsize=8)
@@ -119,12 +134,13 @@ def _plot(runs: pd.DataFrame, path: Path, skeleton: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--params", type=Path, default=Path("params.yaml"))
+    ap.add_argument("--dataset", required=True, help="the dataset's name (selects its faithful batch size)")
     ap.add_argument("--windows", type=Path, required=True, help="build_windows' windows/ folder")
     ap.add_argument("--encoder", type=Path, required=True, help="train_fgd_encoder's encoder/ folder")
     ap.add_argument("--out-dir", type=Path, required=True)
     args = ap.parse_args(argv)
     params = load_params(args.params)
-    metrics = run(params.evaluate_baselines, params.seed, args.windows, args.encoder, args.out_dir)
+    metrics = run(params.evaluate_baselines, params.seed, args.dataset, args.windows, args.encoder, args.out_dir)
     write_json(args.out_dir / "metrics.json", metrics)
 
 

@@ -28,6 +28,7 @@ def synthetic_clip(rng: np.random.Generator, start: float, duration: float, fps:
     phase = rng.uniform(0, 2 * np.pi)
     joints[:, arm, 1] += 0.08 * np.sin(2 * np.pi * 0.8 * t + phase)[:, None]
     joints[:, arm, 0] += 0.05 * np.cos(2 * np.pi * 0.5 * t + phase)[:, None]
+    joints += 0.002 * rng.standard_normal(joints.shape)               # sensor noise: every angle changes a little
     n_words = int(duration * words_per_s)
     edges = np.sort(rng.uniform(0, duration, 2 * n_words))
     words = [[f"w{i}", float(start + edges[2 * i]), float(start + edges[2 * i + 1])] for i in range(n_words)]

@@ -14,6 +14,7 @@ import yaml
 from tests.conftest import ROOT, copy_repo
 
 BIN = Path(sys.executable).parent
+DOWNSTREAM = {"extract_features", "train_fgd_encoder", "evaluate_baselines"}   # of build_windows
 
 
 def _env() -> dict:
@@ -62,7 +63,10 @@ def test_snakemake_then_dvc_agree_and_one_param_reruns_one_stage(tiny_repo):
     root = tiny_repo
     sh(root, "snakemake", "--cores", "2")
     for f in ("data/demo/train/data.mdb", "results/build_windows/demo/windows/train/dir_vec.npy",
-              "results/build_windows/demo/metrics.json", "results/make_demo_data/clip.png"):
+              "results/build_windows/demo/metrics.json", "results/make_demo_data/clip.png",
+              "results/extract_features/demo/features/val/text_frames.npy",
+              "results/train_fgd_encoder/demo/encoder/model.safetensors",
+              "results/evaluate_baselines/demo/metrics.json", "results/evaluate_baselines/demo/controls.png"):
         assert (root / f).is_file(), f
     sh(root, "dvc", "commit", "-f", "-q")
     assert "Data and pipelines are up to date" in sh(root, "dvc", "status")
@@ -70,22 +74,30 @@ def test_snakemake_then_dvc_agree_and_one_param_reruns_one_stage(tiny_repo):
     assert "Running stage" not in repro, repro
     assert "Nothing to be done" in sh(root, "snakemake", "-n")
 
-    # one build_windows knob changed: both tools rerun build_windows and nothing upstream of it
+    # one build_windows knob changed: both tools rerun build_windows (and what depends on it), nothing upstream
     set_param(root, "build_windows.filters.max_words", 14)
     status = sh(root, "dvc", "status")
     assert "build_windows@demo" in status and "convert_raw" not in status and "make_demo_data" not in status
-    assert planned_rules(root) == {"build_windows"}
+    assert planned_rules(root) == {"build_windows"} | DOWNSTREAM
     out = sh(root, "snakemake", "--cores", "2")
-    assert [r for r in re.findall(r"^(?:local)?rule (\w+):", out, flags=re.M) if r != "all"] == ["build_windows"]
+    ran = [r for r in re.findall(r"^(?:local)?rule (\w+):", out, flags=re.M) if r != "all"]
+    assert ran[0] == "build_windows" and set(ran) == {"build_windows"} | DOWNSTREAM, ran
     sh(root, "dvc", "commit", "-f", "-q")
     assert "Data and pipelines are up to date" in sh(root, "dvc", "status")
 
     set_param(root, "build_windows.filters.max_words", 13)
     repro = sh(root, "dvc", "repro")
-    assert re.findall(r"Running stage '([^']+)'", repro) == ["build_windows@demo"], repro
+    ran = re.findall(r"Running stage '([^']+)'", repro)
+    assert ran[0] == "build_windows@demo" and {r.split("@")[0] for r in ran} == {"build_windows"} | DOWNSTREAM, repro
+
     sh(root, "snakemake", "--cores", "1", "--touch")            # DVC ran it: bring Snakemake's records up to date
     assert "Nothing to be done" in sh(root, "snakemake", "-n")
     assert "Data and pipelines are up to date" in sh(root, "dvc", "status")
+
+    # a knob of the last stage reruns only that stage
+    set_param(root, "evaluate_baselines.diversity_permutations", 10)
+    assert planned_rules(root) == {"evaluate_baselines"}
+    assert re.findall(r"Running stage '([^']+)'", sh(root, "dvc", "repro")) == ["evaluate_baselines@demo"]
 
 
 @pytest.mark.slow
@@ -95,7 +107,8 @@ def test_dvc_exp_run_set_param(tiny_repo):
     subprocess.run(["git", "add", "-A"], cwd=root, check=True)
     subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "lock"], cwd=root, check=True)
     out = sh(root, "dvc", "exp", "run", "-S", "build_windows.stride=12")
-    assert re.findall(r"Running stage '([^']+)'", out) == ["build_windows@demo"], out
+    ran = re.findall(r"Running stage '([^']+)'", out)
+    assert ran[0] == "build_windows@demo" and not {"make_demo_data", "convert_raw@demo"} & set(ran), out
     diff = sh(root, "dvc", "params", "diff")
     assert "build_windows.stride" in diff and "12" in diff
     assert "build_windows" in sh(root, "dvc", "metrics", "diff")

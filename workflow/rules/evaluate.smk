@@ -24,6 +24,7 @@ rule evaluate_baselines:
     conda:
         ENV
     shell:
-        "python -m stages.evaluate_baselines --windows results/build_windows/{wildcards.dataset}/windows "
+        "python -m stages.evaluate_baselines --dataset {wildcards.dataset} "
+        "--windows results/build_windows/{wildcards.dataset}/windows "
         "--encoder results/train_fgd_encoder/{wildcards.dataset}/encoder "
         "--out-dir results/evaluate_baselines/{wildcards.dataset} 2>&1 | tee {log}"
