@@ -38,7 +38,7 @@ SILENCE = {"text_frames": "zero vector where no word's [start, end] contains the
                            "default encoder); audio shorter than the window is zero-padded"}
 
 
-def _window_words(split: WindowSplit) -> list[list[tuple[str, float, float]]]:
+def window_words(split: WindowSplit) -> list[list[tuple[str, float, float]]]:
     """Each window's words with times relative to its start (frame 0) in seconds."""
     starts = split.windows()["start_time_s"].to_numpy(np.float64)
     out: list[list[tuple[str, float, float]]] = [[] for _ in range(len(split))]
@@ -53,7 +53,7 @@ def _extract_split(name: str, split: WindowSplit, out: Path, audio_enc: AudioEnc
                    batch_size: int) -> dict:
     meta_w = split.meta
     n, t, sr = len(split), int(meta_w["n_frames"]), int(meta_w["sample_rate_hz"])
-    words = _window_words(split)
+    words = window_words(split)
     out.mkdir(parents=True)
     writers = {"audio_frames": NpyAppender(out / "audio_frames.npy", np.float32, (t, audio_enc.frame_dim)),
                "audio_pooled": NpyAppender(out / "audio_pooled.npy", np.float32, (audio_enc.pooled_dim,)),

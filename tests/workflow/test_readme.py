@@ -43,3 +43,27 @@ def test_readme_quick_start_is_two_commands_that_exist():
     assert (ROOT / "envs" / "quickstart.sh").is_file()
     ci = (ROOT / ".ci" / "run").read_text()
     assert "bash envs/setup.sh" in ci and ".venv/bin/python -m pytest" in ci
+
+
+def baseline_table(metrics: dict) -> str:
+    keys = ["fgd_faithful", "fgd_corrected", "diversity_faithful", "diversity_corrected", "bc_faithful",
+            "bc_corrected", "joint_mae", "accel_diff"]
+
+    def cell(e: dict) -> str:
+        m, c = e["mean"], e["ci95"] or 0.0
+        return "–" if m is None else (f"{m:.3f} ± {c:.3f}" if abs(m) < 10 else f"{m:.1f} ± {c:.1f}")
+
+    lines = []
+    for split in ("val", "test"):
+        lines.append(f"| {split} ({metrics[split]['n_windows']} windows) | " + " | ".join(keys) + " |")
+        lines.append("|---|" + "---|" * len(keys))
+        lines += [f"| {c} | " + " | ".join(cell(metrics[split][c][k]) for k in keys) + " |"
+                  for c in metrics["controls"]]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def test_readme_baseline_rows_match_the_committed_metrics():
+    import json
+    metrics = json.loads((ROOT / "results/evaluate_baselines/demo/metrics.json").read_text())
+    _check_or_update("baselines", baseline_table(metrics))
