@@ -19,6 +19,7 @@ The heavy imports (librosa, torch, transformers) happen only when an encoder is 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +102,25 @@ def check_finite(arrays: dict[str, np.ndarray], split: str, offset: int = 0) -> 
                                f"encoder, then re-run extract_features")
 
 
+_REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+
+
+def cached_snapshot(name: str) -> Path | None:
+    """The Hugging Face cache's snapshot folder for a repo id like 'facebook/data2vec-text-base', or None.
+
+    Only the local cache is consulted (local_files_only): nothing is downloaded. A value that is not shaped like a
+    repo id (a path such as data/models/x) is not looked up.
+    """
+    if not _REPO_ID.match(name):
+        return None
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+    try:
+        return Path(snapshot_download(repo_id=name, local_files_only=True))
+    except LocalEntryNotFoundError:
+        return None
+
+
 def make_encoders(p: ExtractFeaturesParams, *, sample_rate_hz: int, fps: float, seed: int,
                   root: str | Path = ".", device: str = "cpu") -> tuple[AudioEncoder, TextEncoder]:
     """The audio and text encoders that params `extract_features` asks for; relative model folders are resolved
@@ -108,7 +128,8 @@ def make_encoders(p: ExtractFeaturesParams, *, sample_rate_hz: int, fps: float, 
     root = Path(root)
 
     def where(d: str) -> Path:
-        return Path(d) if Path(d).is_absolute() else root / d
+        path = Path(d) if Path(d).is_absolute() else root / d
+        return path if path.exists() else cached_snapshot(d) or path
 
     if p.audio_encoder == "default":
         from gesturegen.features.audio import DefaultAudioEncoder

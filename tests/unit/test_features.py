@@ -351,3 +351,26 @@ def test_sha256_files_is_stable(tmp_path):
     (tmp_path / "b").write_text("y")
     h = sha256_files(tmp_path, ["b", "a"])
     assert list(h) == ["a", "b", "combined"] and h == sha256_files(tmp_path, ["a", "b"])
+
+
+def test_data2vec_loads_from_the_hugging_face_cache_by_repo_id(tmp_path, monkeypatch):
+    """A repo id in params resolves to the local HF cache snapshot (nothing is downloaded)."""
+    import huggingface_hub.constants
+
+    from gesturegen.config import ExtractFeaturesParams
+    from gesturegen.features import cached_snapshot, make_encoders
+
+    cache = tmp_path / "hub"
+    repo = cache / "models--facebook--data2vec-audio-base-960h"
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    make_tiny_data2vec_audio(repo / "snapshots" / revision)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(revision)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    assert cached_snapshot("facebook/data2vec-audio-base-960h") == repo / "snapshots" / revision
+    assert cached_snapshot("facebook/not-in-the-cache") is None
+    assert cached_snapshot("data/models/data2vec-audio-base-960h") is None      # a path, never looked up
+    p = ExtractFeaturesParams(audio_encoder="data2vec", data2vec_audio_dir="facebook/data2vec-audio-base-960h")
+    audio, _ = make_encoders(p, sample_rate_hz=16000, fps=15, seed=0, root=tmp_path)
+    frames, pooled = audio.encode(np.zeros((1, 36267), np.float32), 34)
+    assert frames.shape == (1, 34, 16) and np.isfinite(pooled).all()
