@@ -128,3 +128,11 @@ def test_sync_check_fails_when_one_file_changes_alone(tmp_path, edit):
         dvc_yaml.write_text(dvc_yaml.read_text().replace("    - seed\n    - make_demo_data", "    - make_demo_data"))
     problems = compare(root)
     assert problems, f"the sync check missed an edit of kind {edit}"
+
+
+def test_code_inputs_are_files_not_folders():
+    """Snakemake sees a folder input change only when its entries change, not when a file inside is edited, so
+    code and asset dependencies must be listed file by file (DVC would notice, Snakemake would not)."""
+    folders = sorted({d for st in dvc_stages().values() for d in st["input"]
+                      if d.startswith(("gesturegen/", "stages/", "envs/")) and (ROOT / d).is_dir()})
+    assert not folders, f"list these code dependencies file by file in dvc.yaml and workflow/rules: {folders}"

@@ -56,7 +56,8 @@ rule build_windows:
         "gesturegen/data/filters.py",
         "gesturegen/data/skeleton.py",
         "gesturegen/data/rawformat.py",
-        "gesturegen/assets",
+        "gesturegen/assets/ted_expressive_means.json",
+        "gesturegen/assets/aqgt_means.json",
     output:
         windows=directory("results/build_windows/{dataset}/windows"),
         metrics="results/build_windows/{dataset}/metrics.json",

@@ -8,7 +8,11 @@ rule evaluate_baselines:
         "results/train_fgd_encoder/{dataset}/encoder",
         "stages/evaluate_baselines.py",
         "gesturegen/evaluation.py",
-        "gesturegen/metrics",
+        "gesturegen/metrics/__init__.py",
+        "gesturegen/metrics/fgd.py",
+        "gesturegen/metrics/diversity.py",
+        "gesturegen/metrics/beat.py",
+        "gesturegen/metrics/motion.py",
         "gesturegen/models/fgd_encoder.py",
     output:
         constants="results/evaluate_baselines/{dataset}/beat_constants.json",

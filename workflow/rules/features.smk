@@ -6,7 +6,10 @@ rule extract_features:
     input:
         "results/build_windows/{dataset}/windows",
         "stages/extract_features.py",
-        "gesturegen/features",
+        "gesturegen/features/__init__.py",
+        "gesturegen/features/audio.py",
+        "gesturegen/features/text.py",
+        "gesturegen/features/data2vec.py",
     output:
         features=directory("results/extract_features/{dataset}/features"),
         metrics="results/extract_features/{dataset}/metrics.json",
@@ -30,7 +33,11 @@ rule train_fgd_encoder:
         "stages/train_fgd_encoder.py",
         "gesturegen/models/fgd_encoder.py",
         "gesturegen/systems/fgd_system.py",
-        "gesturegen/metrics",
+        "gesturegen/metrics/__init__.py",
+        "gesturegen/metrics/fgd.py",
+        "gesturegen/metrics/diversity.py",
+        "gesturegen/metrics/beat.py",
+        "gesturegen/metrics/motion.py",
     output:
         encoder=directory("results/train_fgd_encoder/{dataset}/encoder"),
         loss="results/train_fgd_encoder/{dataset}/loss.csv",
