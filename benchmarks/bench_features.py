@@ -29,10 +29,15 @@ from stages.extract_features import window_words  # noqa: E402
 
 
 def _base_models(root: Path) -> tuple[Path, Path]:
-    from transformers import (Data2VecAudioConfig, Data2VecAudioForCTC, Data2VecTextConfig, Data2VecTextModel,
-                              Wav2Vec2FeatureExtractor)
+    from transformers import (
+        Data2VecAudioConfig,
+        Data2VecAudioForCTC,
+        Data2VecTextConfig,
+        Data2VecTextModel,
+        Wav2Vec2FeatureExtractor,
+    )
 
-    from tests.unit.test_features import make_tiny_data2vec_text   # a RoBERTa BPE tokenizer built offline
+    from tests.unit.test_features import make_tiny_data2vec_text  # a RoBERTa BPE tokenizer built offline
     torch.manual_seed(0)
     audio, text = root / "audio", root / "text"
     Data2VecAudioForCTC(Data2VecAudioConfig(vocab_size=32)).save_pretrained(audio)

@@ -48,7 +48,7 @@ def _cut_split(store: RawStore, split_dir: Path, skeleton: Skeleton, spec: Windo
     for key in tqdm(store.keys(), desc=f"build_windows {split_dir.name}", unit="video", leave=False):
         try:
             video = store.read(key)
-        except RawFormatError as e:
+        except RawFormatError:
             if p.on_bad_record == "error":
                 raise
             bad["corrupt_value"] += 1

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gesturegen.data.rawformat import RawFormatError, RawStore, write_store
+from gesturegen.data.rawformat import RawFormatError, write_store
 from gesturegen.data.skeleton import TED_EXPRESSIVE
 from gesturegen.data.windowstore import open_split
 from gesturegen.io import read_json
