@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import librosa
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
+from threadpoolctl import threadpool_limits  # a dependency of scikit-learn, hence of librosa
 
 from gesturegen.config import FilterParams
 from gesturegen.data.filters import reject_reason
@@ -472,9 +473,14 @@ def _pose(tracks: dict[str, _Track], head: np.ndarray, breath: np.ndarray, lean:
 
 
 def log_mel(audio: np.ndarray, sr: int) -> np.ndarray:
-    """The TED Expressive `audio_feat`: librosa log-mel, n_fft 1024, hop 512, 128 mels, dB re max, float16."""
-    mel = librosa.feature.melspectrogram(y=np.asarray(audio, dtype=np.float32), sr=sr, n_fft=1024, hop_length=512,
-                                         n_mels=128, power=2.0)
+    """The TED Expressive `audio_feat`: librosa log-mel, n_fft 1024, hop 512, 128 mels, dB re max, float16.
+
+    One BLAS thread: a multi-threaded mel projection can round differently from run to run (seen: one float16 ulp
+    in a few clips of a busy machine), and the demo files must be byte-identical for a seed.
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        mel = librosa.feature.melspectrogram(y=np.asarray(audio, dtype=np.float32), sr=sr, n_fft=1024,
+                                             hop_length=512, n_mels=128, power=2.0)
     return librosa.power_to_db(mel, ref=np.max).astype(np.float16)
 
 
