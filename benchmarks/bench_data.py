@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from _table import print_table  # benchmarks/, on sys.path when run as a script
+
 from gesturegen.data.windowstore import open_split
 from gesturegen.io import read_json
 from stages import build_windows, convert_raw, make_demo_data
@@ -73,12 +75,7 @@ def main(argv: list[str] | None = None) -> None:
             rate = load_throughput(arrays, batch)
             target = " (target >= 50000)" if name == "dir_vec" else ""
             rows.append((f"load {name}, batch {batch}", f"{rate:,.0f} windows/s{target}", f"{len(train)} windows"))
-    w = max(len(r[0]) for r in rows)
-    v = max(len(r[1]) for r in rows)
-    print(f"\n{'benchmark':{w}}  {'result':{v}}  detail")
-    print(f"{'-' * w}  {'-' * v}  ------")
-    for name, result, detail in rows:
-        print(f"{name:{w}}  {result:{v}}  {detail}")
+    print_table(("benchmark", "result", "detail"), rows)
 
 
 if __name__ == "__main__":

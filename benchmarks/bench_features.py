@@ -21,6 +21,8 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # the repository root, for tests.unit helpers
 
+from _table import print_table  # noqa: E402  (benchmarks/, on sys.path when run as a script)
+
 from gesturegen.data.windowstore import open_split  # noqa: E402
 from gesturegen.features.audio import DefaultAudioEncoder  # noqa: E402
 from gesturegen.features.data2vec import Data2VecAudioEncoder, Data2VecTextEncoder  # noqa: E402
@@ -77,11 +79,8 @@ def main(argv: list[str] | None = None) -> None:
                      _rate(Data2VecAudioEncoder(a_dir).encode, audio[:m], 16, minutes * m / n)))
         rows.append(("data2vec text, base config (random weights)",
                      _rate(Data2VecTextEncoder(t_dir).encode, words[:m], 16, minutes * m / n)))
-    w = max(len(r[0]) for r in rows)
-    print(f"\n{'encoder':{w}}  s per min of window audio   ({n} windows, {args.threads} torch threads, CPU)")
-    print(f"{'-' * w}  -------------------------")
-    for name, sec in rows:
-        print(f"{name:{w}}  {sec:8.2f}")
+    print_table(("encoder", f"s per min of window audio ({n} windows, {args.threads} torch threads, CPU)"),
+                [(name, f"{sec:8.2f}") for name, sec in rows])
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ import time
 
 import numpy as np
 
+from _table import print_table  # benchmarks/, on sys.path when run as a script
+
 from gesturegen.data.skeleton import TED_EXPRESSIVE
 from gesturegen.metrics.beat import TED_EXPRESSIVE_CHANGE_ANGLE, audio_onsets, beat_consistency
 from gesturegen.metrics.diversity import diversity, diversity_faithful
@@ -41,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     change = np.asarray(TED_EXPRESSIVE_CHANGE_ANGLE)
 
     onsets: list = []
+    audio_onsets(audio[0])                    # warm-up: librosa's first call pays for imports and JIT compilation
     rows = [("FGD (128-d features)", _timed(frechet_distance, feats_a, feats_b)),
             ("diversity, faithful (1 permutation of batches)",
              _timed(diversity_faithful, [feats_a[i:i + 100] for i in range(0, n - n % 100, 100)], rng)),
@@ -52,11 +55,8 @@ def main(argv: list[str] | None = None) -> None:
                                                    mode="corrected", change_angle=change, onsets=onsets)),
             ("joint MAE", _timed(joint_mae, vec, other, mean, TED_EXPRESSIVE)),
             ("acceleration difference", _timed(accel_diff, vec, other, mean, TED_EXPRESSIVE))]
-    w = max(len(r[0]) for r in rows)
-    print(f"\n{'metric':{w}}  seconds per 1000 windows   ({n} windows measured, 2-core CPU)")
-    print(f"{'-' * w}  -------------------------")
-    for name, sec in rows:
-        print(f"{name:{w}}  {sec * 1000 / n:10.3f}")
+    print_table(("metric", f"seconds per 1000 windows ({n} windows measured, 2-core CPU)"),
+                [(name, f"{sec * 1000 / n:10.3f}") for name, sec in rows])
 
 
 if __name__ == "__main__":

@@ -52,6 +52,16 @@ def write_synthetic_dataset(root: Path, seed: int = 0, videos: dict | None = Non
     return root
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny matrices: on a busy CI machine extra torch threads only spin (10x slower); restore afterwards."""
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture
 def synthetic_raw(tmp_path: Path) -> Path:
     return write_synthetic_dataset(tmp_path / "raw")

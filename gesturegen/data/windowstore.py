@@ -77,6 +77,19 @@ class WindowSplit:
         return pd.read_csv(self.path / "words.csv", keep_default_na=False, dtype={"word": str})
 
 
+def mmap_arrays(folder: Path, names: tuple[str, ...], stage: str,
+                error: type[Exception] = FileNotFoundError) -> dict[str, np.ndarray]:
+    """Memory-map folder/<name>.npy for each name (read-only, no pickle); a missing file is an `error` naming the
+    file and the stage that writes it."""
+    arrays = {}
+    for name in names:
+        f = folder / f"{name}.npy"
+        if not f.is_file():
+            raise error(f"{f}: missing; the folder is incomplete, re-run {stage}")
+        arrays[name] = np.load(f, mmap_mode="r", allow_pickle=False)
+    return arrays
+
+
 def open_split(path: str | Path) -> WindowSplit:
     path = Path(path)
     meta_path = path / "meta.json"
@@ -86,8 +99,7 @@ def open_split(path: str | Path) -> WindowSplit:
     if meta.get("format") != WINDOWS_FORMAT or meta.get("version") != WINDOWS_VERSION:
         raise ValueError(f"{meta_path}: format {meta.get('format')!r} v{meta.get('version')!r}, "
                          f"expected {WINDOWS_FORMAT!r} v{WINDOWS_VERSION}; re-run build_windows")
-    arrays = {name: np.load(path / f"{name}.npy", mmap_mode="r", allow_pickle=False)
-              for name in ("dir_vec", "poses", "audio", "video_ids")}
+    arrays = mmap_arrays(path, ("dir_vec", "poses", "audio", "video_ids"), "build_windows")
     n = meta["n_windows"]
     for name, arr in arrays.items():
         if arr.shape[0] != n:

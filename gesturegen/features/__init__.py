@@ -176,12 +176,8 @@ def open_features(split_dir: str | Path, windows: WindowSplit | None = None) -> 
     if meta.get("format") != FEATURES_FORMAT or meta.get("version") != FEATURES_VERSION:
         raise FeatureError(f"{meta_path}: format {meta.get('format')!r} v{meta.get('version')!r}, expected "
                            f"{FEATURES_FORMAT!r} v{FEATURES_VERSION}; re-run extract_features")
-    arrays = {}
-    for name in ARRAY_NAMES:
-        f = path / f"{name}.npy"
-        if not f.is_file():
-            raise FeatureError(f"{f}: missing; the feature folder is incomplete, re-run extract_features")
-        arrays[name] = np.load(f, mmap_mode="r", allow_pickle=False)
+    from gesturegen.data.windowstore import mmap_arrays
+    arrays = mmap_arrays(path, ARRAY_NAMES, "extract_features", error=FeatureError)
     n, t = meta["n_windows"], meta["n_frames"]
     dims = meta["dims"]
     expected = {"audio_frames": (n, t, dims["audio_frames"]), "audio_pooled": (n, dims["audio_pooled"]),

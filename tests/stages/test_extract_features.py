@@ -14,14 +14,7 @@ from tests.unit.test_features import make_tiny_data2vec_audio, make_tiny_data2ve
 SPLITS = ("train", "val", "test")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny matrices: on a busy CI machine extra torch threads only spin (10x slower); restore afterwards."""
-    import torch
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

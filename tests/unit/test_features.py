@@ -15,14 +15,7 @@ SR, FPS, T = 16000, 15, 34
 S = round(T / FPS * SR)                              # 36267 samples: an `exact` window
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny matrices: on a busy CI machine extra torch threads only spin (10x slower); restore afterwards."""
-    import torch
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # --- tiny Data2Vec folders (random weights, saved like the real checkpoints, loaded through the same code) -------
