@@ -136,3 +136,15 @@ def test_code_inputs_are_files_not_folders():
     folders = sorted({d for st in dvc_stages().values() for d in st["input"]
                       if d.startswith(("gesturegen/", "stages/", "envs/")) and (ROOT / d).is_dir()})
     assert not folders, f"list these code dependencies file by file in dvc.yaml and workflow/rules: {folders}"
+
+
+def test_default_target_asks_for_every_output():
+    """`rule all` must request every output of every job: were it to ask only for the committed metrics.json files,
+    a fresh clone (metrics in git, data not) could be judged up to date without its data."""
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-F", "--nocolor"], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout
+    block = re.search(r"^(?:local)?rule all:\n\s+input: (.*)$", out, flags=re.M)
+    assert block, out[-2000:]
+    requested = {x.strip() for x in block.group(1).split(",")}
+    produced = set().union(*(job["output"] for job in snakemake_jobs().values()))
+    assert produced <= requested, f"outputs not requested by rule all: {sorted(produced - requested)}"
