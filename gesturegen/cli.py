@@ -2,6 +2,7 @@
 
     gesturegen params [PATH]          validate params.yaml (strict) and print the resolved values
     gesturegen windows SPLIT_DIR      summarise a build_windows split (shapes, videos, words)
+    gesturegen plots-template PATH    write the offline HTML template of `dvc plots show` (envs/setup.sh does)
 """
 from __future__ import annotations
 
@@ -39,6 +40,44 @@ def _windows(args: argparse.Namespace) -> int:
     return 0
 
 
+_PLOTS_PAGE = """<!DOCTYPE html>
+<html>
+<head>
+    {refresh_tag}
+    <meta charset="utf-8">
+    <title>gesturegen: DVC plots</title>
+    <!-- vega %s, vega-lite %s, vega-embed %s, inlined from the vl-convert-python wheel: renders offline -->
+    <script type="text/javascript">
+%s
+    </script>
+    <style>
+        table { border-spacing: 15px; }
+        body { font-family: sans-serif; }
+    </style>
+</head>
+<body>
+    {plot_divs}
+</body>
+</html>
+"""
+
+
+def _plots_template(args: argparse.Namespace) -> int:
+    """DVC's page with the vega libraries inline instead of its CDN <script> tags (no `{scripts}` placeholder)."""
+    import vl_convert as vlc
+
+    vl_version = "v5.21"   # DVC's templates are vega-lite v5 specs
+    bundle = vlc.javascript_bundle(vl_version=vl_version)
+    if "</script" in bundle.lower():
+        print("error: the vega bundle contains '</script'; cannot inline it", file=sys.stderr)
+        return 1
+    page = _PLOTS_PAGE % (vlc.get_vega_version(), vl_version, vlc.get_vega_embed_version(), bundle)
+    args.path.parent.mkdir(parents=True, exist_ok=True)
+    args.path.write_text(page)
+    print(f"wrote {args.path} ({len(page) // 1024} KiB)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="gesturegen", description=__doc__.splitlines()[0])
     ap.add_argument("--version", action="version", version=f"gesturegen {__version__}")
@@ -49,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     w = sub.add_parser("windows", help="summarise a build_windows split folder")
     w.add_argument("split_dir", type=Path)
     w.set_defaults(func=_windows)
+    t = sub.add_parser("plots-template", help="write the offline HTML template for `dvc plots show`")
+    t.add_argument("path", type=Path)
+    t.set_defaults(func=_plots_template)
     args = ap.parse_args(argv)
     return args.func(args)
 

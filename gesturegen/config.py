@@ -1,12 +1,15 @@
 """Typed, strict view of params.yaml: one frozen dataclass per section.
 
-`load_params` rejects unknown keys, missing required keys and wrong types, naming the YAML path
-(`build_windows.stride: expected int, got str ('10')`). Snakemake calls it when it builds the DAG and every
-stage calls it once in main(), so a typo fails before anything runs.
+`load_params` rejects unknown keys, missing keys and wrong types, naming the YAML path
+(`build_windows.stride: expected int, got str ('10')`). Every key is required in params.yaml: the defaults below serve
+code and tests that build a section directly, never a params file, so that DVC tracks every knob a stage reads.
+Snakemake calls it when it builds the DAG and every stage calls it once in main(), so a typo fails before anything
+runs.
 """
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -27,7 +30,24 @@ class DataSource:
     """Where a dataset comes from and how its raw records are laid out (data/<name>/{train,val,test})."""
     skeleton: Literal["ted_expressive", "aqgt"]
     words_unit: Literal["seconds", "frames"] = "seconds"   # AQGT stores word times as source-fps frame numbers
-    description: str = ""
+
+
+_DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
+
+
+@dataclass(frozen=True)
+class ComputeParams:
+    """Where and how wide the torch/BLAS stages compute. Both change the low bits of their results, so they are
+    params (tracked by DVC, recorded in metrics.json), not whatever the machine or the runner offers: Snakemake
+    would give a job as many BLAS threads as its `threads:`, `dvc repro` all cores."""
+    device: str = "cpu"        # cpu | cuda | cuda:N | mps
+    threads: int = 2           # torch intra-op and BLAS threads of a stage, under either runner
+
+    def __post_init__(self) -> None:
+        if not _DEVICE.match(self.device):
+            raise ParamsError(f"compute.device: expected cpu, cuda, cuda:N or mps, got {self.device!r}")
+        if self.threads < 1:
+            raise ParamsError(f"compute.threads: must be >= 1, got {self.threads}")
 
 
 @dataclass(frozen=True)
@@ -69,6 +89,8 @@ class BuildWindowsParams:
     normalization: Literal["train", "published"] = "train"  # mean vectors from our train split, or the published ones
     aqgt_word_frames: Literal["corrected", "faithful"] = "corrected"  # faithful: the original's unconverted frame numbers
     on_bad_record: Literal["error", "skip"] = "error"
+    # the same video id in two splits is leakage: an error naming the ids, unless explicitly allowed here
+    allow_shared_videos: bool = False
     filters: FilterParams = field(default_factory=FilterParams)
 
 
@@ -138,14 +160,15 @@ class Params:
     seed: int
     datasets: tuple[str, ...]                  # the datasets the DAG covers
     data_sources: dict[str, DataSource]
+    compute: ComputeParams
     make_demo_data: MakeDemoDataParams
     convert_raw: ConvertRawParams
     build_windows: BuildWindowsParams
-    extract_features: ExtractFeaturesParams = field(default_factory=ExtractFeaturesParams)
-    train_fgd_encoder: TrainFGDEncoderParams = field(default_factory=TrainFGDEncoderParams)
-    evaluate_baselines: EvaluateBaselinesParams = field(default_factory=EvaluateBaselinesParams)
-    vqvae: VQVAEParams = field(default_factory=VQVAEParams)
-    diffusion: DiffusionParams = field(default_factory=DiffusionParams)
+    extract_features: ExtractFeaturesParams
+    train_fgd_encoder: TrainFGDEncoderParams
+    evaluate_baselines: EvaluateBaselinesParams
+    vqvae: VQVAEParams
+    diffusion: DiffusionParams
 
     def __post_init__(self) -> None:
         for name in self.datasets:
@@ -213,10 +236,11 @@ def _build(cls: type, data: dict, path: str) -> Any:
             raise ParamsError(f"{prefix}{key}: unknown key (allowed: {', '.join(sorted(fields))})")
     kwargs = {}
     for name, f in fields.items():
-        if name in data:
-            kwargs[name] = _convert(data[name], hints[name], f"{prefix}{name}")
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ParamsError(f"{prefix}{name}: missing required key")
+        if name not in data:
+            # no silent defaults: a knob missing from params.yaml would be used without DVC tracking it
+            raise ParamsError(f"{prefix}{name}: missing required key (every key is required; copy it from the "
+                              f"repository's params.yaml)")
+        kwargs[name] = _convert(data[name], hints[name], f"{prefix}{name}")
     return cls(**kwargs)
 
 

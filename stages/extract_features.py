@@ -3,21 +3,24 @@
 Reads   <windows>/{train,val,test}/   build_windows splits (audio.npy, windows.csv, words.csv, meta.json)
 Writes  <out-dir>/features/<split>/{audio_frames,audio_pooled,text_frames,text_pooled}.npy + meta.json
         <out-dir>/features/audio_projection.safetensors   (data2vec audio with pooling: projection only)
-        <out-dir>/metrics.json            windows, audio seconds, extraction seconds per split; dims
-Params  params.yaml → seed, extract_features   (gesturegen.config.ExtractFeaturesParams)
-Model folders in params are relative to the working directory (the repository root).
+        <out-dir>/metrics.json            headline: per-frame audio and text dims, device
+        <out-dir>/report.json             windows, frames and audio seconds per split; encoders; dims; compute
+        <out-dir>/timings.json            seconds per split and per encoder (not tracked: differs run to run)
+Params  params.yaml → seed, compute, extract_features   (gesturegen.config.ExtractFeaturesParams)
+Model folders in params are relative to the working directory (the repository root). Outputs are replaced only
+when the whole stage succeeds.
 """
 from __future__ import annotations
 
 import argparse
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from gesturegen.config import ExtractFeaturesParams, load_params, to_dict
+from gesturegen.compute import use_compute
+from gesturegen.config import ComputeParams, ExtractFeaturesParams, load_params, to_dict
 from gesturegen.data.windowstore import NpyAppender, WindowSplit, open_split
 from gesturegen.features import (
     ARRAY_NAMES,
@@ -29,7 +32,7 @@ from gesturegen.features import (
     check_finite,
     make_encoders,
 )
-from gesturegen.io import write_json
+from gesturegen.io import replace_on_success, write_json
 
 SPLITS = ("train", "val", "test")
 SILENCE = {"text_frames": "zero vector where no word's [start, end] contains the frame instant k/fps "
@@ -78,14 +81,15 @@ def _extract_split(name: str, split: WindowSplit, out: Path, audio_enc: AudioEnc
         for wr in writers.values():
             wr.close()
     minutes = n * split.audio.shape[1] / sr / 60
-    return {"windows": n, "frames": t, "audio_seconds": round(minutes * 60, 3),
-            "extraction_seconds": {k: round(v, 3) for k, v in {**spent, "total": sum(spent.values())}.items()},
-            "seconds_per_audio_minute": {k: round(v / minutes, 4) if minutes else None
-                                         for k, v in {**spent, "total": sum(spent.values())}.items()}}
+    spent["total"] = sum(spent.values())
+    return {"windows": n, "frames": t, "audio_seconds": round(minutes * 60, 3)}, {
+        "extraction_seconds": {k: round(v, 3) for k, v in spent.items()},
+        "seconds_per_audio_minute": {k: round(v / minutes, 4) if minutes else None for k, v in spent.items()}}
 
 
-def run(p: ExtractFeaturesParams, seed: int, dataset: str, windows: Path, out_dir: Path,
-        device: str | None = None) -> dict:
+def run(p: ExtractFeaturesParams, compute: ComputeParams, seed: int, dataset: str, windows: Path,
+        out_dir: Path) -> tuple[dict, dict]:
+    """Features of every split into out_dir (replaced only on success); returns (headline metrics, timings)."""
     names = [s for s in SPLITS if (windows / s / "meta.json").is_file()]
     if not names:
         raise FeatureError(f"{windows}: no split folder with meta.json ({', '.join(SPLITS)}); run build_windows")
@@ -95,14 +99,22 @@ def run(p: ExtractFeaturesParams, seed: int, dataset: str, windows: Path, out_di
         if (sp.meta["sample_rate_hz"], sp.meta["fps"], sp.meta["n_frames"]) != \
                 (first["sample_rate_hz"], first["fps"], first["n_frames"]):
             raise FeatureError(f"{windows / s}: sample rate / fps / n_frames differ from {names[0]}; rebuild windows")
-    if device is None:
-        import torch
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    features = out_dir / "features"
-    if features.exists():
-        shutil.rmtree(features)
-    features.mkdir(parents=True)
+    machine = use_compute(compute.device, compute.threads)
+    with replace_on_success(out_dir / "features", out_dir / "report.json", out_dir / "metrics.json") as staged:
+        features, report_json, metrics_json = staged
+        features.mkdir()
+        report, timings = _extract(p, compute.device, seed, dataset, splits, features)
+        report["compute"] = machine
+        headline = {"audio_dim": report["dims"]["audio_frames"], "text_dim": report["dims"]["text_frames"],
+                    "device": compute.device}
+        write_json(report_json, report)
+        write_json(metrics_json, headline)
+    return headline, timings
 
+
+def _extract(p: ExtractFeaturesParams, device: str, seed: int, dataset: str, splits: dict[str, WindowSplit],
+             features: Path) -> tuple[dict, dict]:
+    first = next(iter(splits.values())).meta
     t0 = time.perf_counter()
     audio_enc, text_enc = make_encoders(p, sample_rate_hz=int(first["sample_rate_hz"]), fps=float(first["fps"]),
                                         seed=seed, device=device)
@@ -111,10 +123,10 @@ def run(p: ExtractFeaturesParams, seed: int, dataset: str, windows: Path, out_di
     encoders = {"audio": audio_enc.describe(), "text": text_enc.describe()}
     dims = {"audio_frames": audio_enc.frame_dim, "audio_pooled": audio_enc.pooled_dim,
             "text_frames": text_enc.frame_dim, "text_pooled": text_enc.pooled_dim}
-    metrics: dict = {"dataset": dataset, "device": device, "encoders": {k: v["name"] for k, v in encoders.items()},
-                     "dims": dims, "load_seconds": round(load_s, 3)}
+    report: dict = {"dataset": dataset, "encoders": {k: v["name"] for k, v in encoders.items()}, "dims": dims}
+    timings: dict = {"load_seconds": round(load_s, 3)}
     for name, split in splits.items():
-        m = _extract_split(name, split, features / name, audio_enc, text_enc, p.batch_size)
+        m, timings[name] = _extract_split(name, split, features / name, audio_enc, text_enc, p.batch_size)
         meta_w = split.meta
         write_json(features / name / "meta.json", {
             "format": FEATURES_FORMAT, "version": FEATURES_VERSION, "dataset": dataset, "split": name,
@@ -130,8 +142,8 @@ def run(p: ExtractFeaturesParams, seed: int, dataset: str, windows: Path, out_di
             "windows": {"dataset": meta_w.get("dataset"), "split": meta_w.get("split"),
                         "n_windows": meta_w["n_windows"], "n_frames": meta_w["n_frames"]},
             "params": to_dict(p), "seed": seed})
-        metrics[name] = m
-    return metrics
+        report[name] = m
+    return report, timings
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -142,12 +154,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out-dir", type=Path, required=True)
     args = ap.parse_args(argv)
     params = load_params(args.params)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    metrics = run(params.extract_features, params.seed, args.dataset, args.windows, args.out_dir)
-    write_json(args.out_dir / "metrics.json", metrics)
+    metrics, timings = run(params.extract_features, params.compute, params.seed, args.dataset, args.windows,
+                           args.out_dir)
+    write_json(args.out_dir / "timings.json", timings)
     print(f"extract_features {args.dataset}: " + ", ".join(
-        f"{s} {metrics[s]['windows']} windows ({metrics[s]['seconds_per_audio_minute']['total']:.2f} s per audio min)"
-        for s in SPLITS if s in metrics) + f"; dims {metrics['dims']}")
+        f"{s} ({timings[s]['seconds_per_audio_minute']['total']:.2f} s per audio min)" for s in SPLITS if s in timings)
+        + f"; per-frame dims audio {metrics['audio_dim']}, text {metrics['text_dim']}")
 
 
 if __name__ == "__main__":

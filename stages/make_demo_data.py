@@ -1,15 +1,18 @@
 """Generate the embedded demo dataset: espeak-ng speech with rule-based gestures, in the TED Expressive raw format.
 
 Reads   nothing (everything follows from the seed)
-Writes  <out>/{train,val,test}              raw clip LMDBs (gesturegen.data.rawformat), replaced if present
-        <report-dir>/metrics.json           videos, clips, words, seconds per split; hours; speakers
+Writes  <out>/{train,val,test}              raw clip LMDBs (gesturegen.data.rawformat)
+        <report-dir>/metrics.json           headline: minutes of speech
+        <report-dir>/report.json            videos, clips, words, seconds and speakers per split; hours
         <report-dir>/clip.png               one clip: waveform with its words, wrist speed over time
 Params  params.yaml → seed, make_demo_data   (gesturegen.config.MakeDemoDataParams)
+
+Everything is written to staging folders first and replaces the previous outputs only when the whole stage
+succeeds.
 """
 from __future__ import annotations
 
 import argparse
-import shutil
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,11 +23,11 @@ from tqdm import tqdm
 from gesturegen.config import MakeDemoDataParams, load_params, to_dict
 from gesturegen.data import demo
 from gesturegen.data.rawformat import write_store
-from gesturegen.io import write_json
+from gesturegen.io import replace_on_success, write_json
 
 
 def plot_clip(clip: dict, path: Path, sample_rate_hz: int) -> None:
-    """Waveform with word boundaries and labels above, left/right wrist speed below."""
+    """Waveform with word boundaries and labels above, left/right wrist speed below (PNG at `path`)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -42,31 +45,37 @@ def plot_clip(clip: dict, path: Path, sample_rate_hz: int) -> None:
         ax_a.text((s + e) / 2 - t0, top * (1.08 if i % 2 else 1.25), word, ha="center", va="bottom", fontsize=8,
                   rotation=0)
     ax_a.set_ylim(-top * 1.1, top * 1.6)
-    ax_a.set_ylabel("audio")
-    ax_a.set_title(f"demo clip: {len(clip['words'])} words, {len(audio) / sample_rate_hz:.1f} s "
-                   f"(video time {t0:.2f} s)")
+    ax_a.set_ylabel("audio (full scale = 1)")
+    ax_a.set_title(f"demo dataset, one clip: {len(clip['words'])} words (spans shaded), "
+                   f"{len(audio) / sample_rate_hz:.1f} s (video time {t0:.2f} s)")
     t = np.arange(joints.shape[0] - 1) / fps
     for joint, name, color in ((6, "left wrist", "tab:green"), (7, "right wrist", "tab:red")):
         speed = np.linalg.norm(np.diff(joints[:, joint], axis=0), axis=-1) * fps
         ax_m.plot(t, speed, color=color, lw=1.2, label=name)
     for _, s, _ in clip["words"]:
         ax_m.axvline(s - t0, color="tab:blue", lw=0.4, alpha=0.4)
-    ax_m.set_ylabel("speed (units/s)")
-    ax_m.set_xlabel("seconds from clip start")
+    ax_m.set_ylabel("wrist speed (skeleton units/s ≈ m/s)")
+    ax_m.set_xlabel("time from clip start (s); vertical lines: word onsets")
     ax_m.legend(loc="upper right")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, format="png")
     plt.close(fig)
 
 
 def run(p: MakeDemoDataParams, seed: int, out: Path, report_dir: Path) -> dict:
-    """Write the three split LMDBs and the report; returns the metrics."""
-    out.mkdir(parents=True, exist_ok=True)
-    report_dir.mkdir(parents=True, exist_ok=True)
-    for split in demo.SPLITS:  # both DVC and Snakemake delete outputs first; do the same when run by hand
-        if (out / split).exists():
-            shutil.rmtree(out / split)
+    """Write the three split LMDBs, the report and the figure (replacing the previous ones only on success);
+    returns the headline metrics."""
+    with replace_on_success(out, report_dir / "report.json", report_dir / "clip.png",
+                            report_dir / "metrics.json") as (data_tmp, report_tmp, plot_tmp, metrics_tmp):
+        report = _generate(p, seed, data_tmp, plot_tmp)
+        headline = {"speech_minutes": report["speech_minutes"]}
+        write_json(report_tmp, report)
+        write_json(metrics_tmp, headline)
+    return headline
+
+
+def _generate(p: MakeDemoDataParams, seed: int, out: Path, plot: Path) -> dict:
+    out.mkdir(parents=True)
     plans = demo.plan_videos(p.size, seed, p.n_speakers)
     speakers = demo.make_speakers(p.n_speakers, seed)
     stats: dict[str, dict] = defaultdict(lambda: defaultdict(float))
@@ -110,7 +119,7 @@ def run(p: MakeDemoDataParams, seed: int, out: Path, report_dir: Path) -> dict:
                    speakers=p.n_speakers,
                    # share of 34-frame 15 fps windows the default build_windows filters keep (a sanity check)
                    window_pass_fraction=round(sum(v is None for v in verdicts) / max(len(verdicts), 1), 4))
-    plot_clip(first_clip[0], report_dir / "clip.png", p.sample_rate_hz)
+    plot_clip(first_clip[0], plot, p.sample_rate_hz)
     return metrics
 
 
@@ -121,8 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--report-dir", type=Path, required=True, help="where metrics.json and clip.png go")
     args = ap.parse_args(argv)
     params = load_params(args.params)
-    metrics = run(params.make_demo_data, params.seed, args.out, args.report_dir)
-    write_json(args.report_dir / "metrics.json", metrics)
+    run(params.make_demo_data, params.seed, args.out, args.report_dir)
 
 
 if __name__ == "__main__":

@@ -4,12 +4,14 @@ Reads   <windows>/{train,val}/ and <windows>/normalization.json   (build_windows
         params train_fgd_encoder.checkpoint, when set: HA2G `checkpoint_best.bin` (126-d data) or AQGT
         `gesture_autoencoder_checkpoint_best.bin` (159-d data), read with torch.load(weights_only=True)
 Writes  <out-dir>/encoder/{model.safetensors,config.json}   (gesturegen.models.fgd_encoder.load_encoder)
-        <out-dir>/metrics.json   val reconstruction error, real-vs-real FGD of two val halves, epochs, steps, seconds
+        <out-dir>/metrics.json   headline: val reconstruction L1, real-vs-real FGD of two val halves, device
+        <out-dir>/report.json    everything else: joint MAE, epochs, steps, best epoch, sizes, compute
         <out-dir>/loss.csv       epoch, train_loss, val_loss (per window; header only for a published encoder)
-Params  params.yaml → seed, train_fgd_encoder   (gesturegen.config.TrainFGDEncoderParams)
+        <out-dir>/timings.json   seconds (not tracked: it differs from run to run)
+Params  params.yaml → seed, compute, train_fgd_encoder   (gesturegen.config.TrainFGDEncoderParams)
 
-The cosine term of the loss compares the bone vectors with the train mean added back (HA2G compared the
-mean-subtracted vectors); the kept weights are those of the epoch with the lowest val loss (HA2G's checkpoint_best).
+The kept weights are those of the epoch with the lowest val loss (HA2G's checkpoint_best). Outputs are replaced
+only when the whole stage succeeds.
 """
 from __future__ import annotations
 
@@ -20,47 +22,25 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch.utils.data import DataLoader, Dataset
 
-from gesturegen.config import TrainFGDEncoderParams, load_params, to_dict
+from gesturegen.compute import use_compute
+from gesturegen.config import ComputeParams, TrainFGDEncoderParams, load_params, to_dict
 from gesturegen.data.skeleton import get_skeleton
 from gesturegen.data.windowstore import WindowSplit, open_split
-from gesturegen.io import read_json, write_json
-from gesturegen.models.fgd_encoder import (
-    FeatureExtractor,
-    MotionAE,
-    MotionAEConfig,
-    load_published_aqgt_embedding,
-    load_published_motion_ae,
-    save_encoder,
-)
-
-PUBLISHED_LOADERS = {126: ("HA2G MotionAE", load_published_motion_ae),
-                     159: ("AQGT EmbeddingNet", load_published_aqgt_embedding)}
+from gesturegen.io import read_json, replace_on_success, write_json
 
 
 class TrainFGDEncoderError(RuntimeError):
     pass
 
 
-class _Windows(Dataset):
-    """Rows of a (N, T, D) array (memory-mapped or not) as float32 tensors."""
-
-    def __init__(self, arr: np.ndarray):
-        self.arr = arr
-
-    def __len__(self) -> int:
-        return self.arr.shape[0]
-
-    def __getitem__(self, i: int) -> torch.Tensor:
-        return torch.from_numpy(np.array(self.arr[i], dtype=np.float32))
-
-
 def _train(p: TrainFGDEncoderParams, seed: int, train: WindowSplit, val: WindowSplit, mean: np.ndarray | None,
-           out_dir: Path) -> tuple[MotionAE, dict, list[dict]]:
+           device: str, root: Path):
     import pytorch_lightning as pl
+    from torch.utils.data import DataLoader
 
+    from gesturegen.data.datasets import WindowArray
+    from gesturegen.models.fgd_encoder import MotionAEConfig
     from gesturegen.systems.fgd_system import FGDEncoderSystem
 
     n, t, d = train.dir_vec.shape
@@ -68,58 +48,39 @@ def _train(p: TrainFGDEncoderParams, seed: int, train: WindowSplit, val: WindowS
         raise TrainFGDEncoderError(f"{train.path}: {n} train window(s); training needs at least 2 (BatchNorm)")
     if p.epochs < 1 or p.batch_size < 2:
         raise TrainFGDEncoderError("train_fgd_encoder: epochs must be >= 1 and batch_size >= 2")
-    pl.seed_everything(seed, workers=True)
+    pl.seed_everything(seed, workers=True, verbose=False)
     system = FGDEncoderSystem(MotionAEConfig(pose_dim=d, latent_dim=p.latent_dim, n_frames=t), lr=p.lr,
                               betas=(p.beta1, p.beta2), step_size=p.step_size, gamma=p.gamma,
                               vel_weight=p.vel_weight, cos_weight=p.cos_weight,
                               mean_dir_vec=None if mean is None or p.cosine_on == "mean_subtracted"
                               else mean.tolist())
     # HA2G drops the last partial train batch; a split smaller than one batch trains on one short batch
-    train_loader = DataLoader(_Windows(train.dir_vec), batch_size=p.batch_size, shuffle=True,
+    train_loader = DataLoader(WindowArray(train.dir_vec), batch_size=p.batch_size, shuffle=True,
                               drop_last=n >= p.batch_size, num_workers=0)
-    val_loader = DataLoader(_Windows(val.dir_vec), batch_size=max(p.batch_size, 256), shuffle=False, num_workers=0)
-    trainer = pl.Trainer(accelerator="auto", devices=1, max_epochs=p.epochs, deterministic=True, logger=False,
-                         enable_checkpointing=False, num_sanity_val_steps=0, enable_progress_bar=True,
-                         default_root_dir=out_dir)
-    start = time.perf_counter()
+    val_loader = DataLoader(WindowArray(val.dir_vec), batch_size=max(p.batch_size, 256), shuffle=False,
+                            num_workers=0)
+    accelerator, devices = ("cpu", 1) if device == "cpu" else ("gpu", [int(device.partition(":")[2] or 0)]) \
+        if device.startswith("cuda") else ("mps", 1)
+    trainer = pl.Trainer(accelerator=accelerator, devices=devices, max_epochs=p.epochs, deterministic=True,
+                         logger=False, enable_checkpointing=False, num_sanity_val_steps=0, enable_progress_bar=True,
+                         enable_model_summary=False, default_root_dir=root)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")  # num_workers=0 on purpose
         trainer.fit(system, train_loader, val_loader)
-    seconds = time.perf_counter() - start
     model = system.model.cpu()
     model.load_state_dict(system.best_state)
-    info = {"epochs": trainer.current_epoch, "steps": trainer.global_step, "seconds": round(seconds, 3),
-            "best_epoch": system.best_epoch, "best_val_loss": system.best_val_loss}
+    info = {"epochs": trainer.current_epoch, "steps": trainer.global_step, "best_epoch": system.best_epoch,
+            "best_val_loss": system.best_val_loss}
     return model.eval(), info, system.history
 
 
-def _load_published(checkpoint: Path, dim: int, n_frames: int) -> FeatureExtractor:
-    if dim not in PUBLISHED_LOADERS:
-        raise TrainFGDEncoderError(
-            f"train_fgd_encoder.checkpoint is set ({checkpoint}) but the windows are {dim}-d; published "
-            f"extractors exist for {', '.join(f'{k}-d ({v[0]})' for k, v in PUBLISHED_LOADERS.items())}. "
-            f"Clear the checkpoint to train one")
-    model = PUBLISHED_LOADERS[dim][1](checkpoint)
-    if model.pose_dim != dim or model.n_frames != n_frames:
-        raise TrainFGDEncoderError(f"{checkpoint}: the extractor takes {model.n_frames}-frame windows of "
-                                   f"{model.pose_dim}-d vectors, the windows are {n_frames} x {dim}-d")
-    return model
+def run(p: TrainFGDEncoderParams, compute: ComputeParams, seed: int, dataset: str, windows: Path,
+        out_dir: Path) -> tuple[dict, dict]:
+    """Train (or load) the extractor into out_dir; returns (headline metrics, timings)."""
+    from gesturegen.metrics.fgd import fgd_of_halves
+    from gesturegen.models.fgd_encoder import MotionAE, load_published, save_encoder
+    from gesturegen.systems.fgd_system import reconstruction_errors
 
-
-def _fgd_halves(features: np.ndarray, seed: int) -> dict:
-    """Real-vs-real FGD between two random halves of the val features (should be << 1 once each half has many
-    more windows than feature dimensions; small halves give rank-deficient covariances and a larger value)."""
-    from gesturegen.metrics.fgd import frechet_distance  # imported lazily: scipy is not needed to train
-
-    half = features.shape[0] // 2
-    if half < 2:
-        return {"fgd_val_halves": None, "fgd_val_halves_n": half}
-    perm = np.random.default_rng(seed).permutation(features.shape[0])
-    fgd = frechet_distance(features[perm[:half]], features[perm[half:2 * half]])
-    return {"fgd_val_halves": float(fgd), "fgd_val_halves_n": half}
-
-
-def run(p: TrainFGDEncoderParams, seed: int, dataset: str, windows: Path, out_dir: Path) -> dict:
     train, val = open_split(windows / "train"), open_split(windows / "val")
     dim, n_frames = val.dir_vec.shape[2], val.dir_vec.shape[1]
     if train.dir_vec.shape[1:] != val.dir_vec.shape[1:]:
@@ -127,37 +88,40 @@ def run(p: TrainFGDEncoderParams, seed: int, dataset: str, windows: Path, out_di
                                    f"{val.dir_vec.shape[1:]} differ; re-run build_windows")
     norm_path = windows / "normalization.json"
     mean = np.asarray(read_json(norm_path)["mean_dir_vec"], dtype=np.float32) if norm_path.is_file() else None
-    out_dir.mkdir(parents=True, exist_ok=True)
+    machine = use_compute(compute.device, compute.threads)
 
+    start = time.perf_counter()
     history: list[dict] = []
-    if p.checkpoint:
-        start = time.perf_counter()
-        model = _load_published(Path(p.checkpoint), dim, n_frames)
-        source = "published"
-        info = {"epochs": 0, "steps": 0, "seconds": round(time.perf_counter() - start, 3), "best_epoch": None,
-                "best_val_loss": None}
-    else:
-        model, info, history = _train(p, seed, train, val, mean, out_dir)
-        source = "trained"
-    save_encoder(model, out_dir / "encoder", source=source,
-                 extra={"dataset": dataset, "checkpoint": p.checkpoint or None,
-                        "params": to_dict(p), "seed": seed})
+    with replace_on_success(out_dir / "encoder", out_dir / "loss.csv", out_dir / "report.json",
+                            out_dir / "metrics.json") as (enc_dir, loss_csv, report_json, metrics_json):
+        if p.checkpoint:
+            model = load_published(Path(p.checkpoint), dim, n_frames)
+            source = "published"
+            info: dict = {"epochs": 0, "steps": 0, "best_epoch": None, "best_val_loss": None}
+        else:
+            model, info, history = _train(p, seed, train, val, mean, compute.device, enc_dir.parent)
+            source = "trained"
+        train_s = time.perf_counter() - start
+        save_encoder(model, enc_dir, source=source,
+                     extra={"dataset": dataset, "checkpoint": p.checkpoint or None, "params": to_dict(p),
+                            "seed": seed})
+        with open(loss_csv, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["epoch", "train_loss", "val_loss"])
+            w.writerows([r["epoch"], repr(float(r["train_loss"])), repr(float(r["val_loss"]))] for r in history)
 
-    with open(out_dir / "loss.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["epoch", "train_loss", "val_loss"])
-        w.writerows([r["epoch"], repr(float(r["train_loss"])), repr(float(r["val_loss"]))] for r in history)
-
-    skeleton = get_skeleton(val.meta["skeleton"]) if "skeleton" in val.meta else None
-    if isinstance(model, MotionAE):
-        from gesturegen.systems.fgd_system import reconstruction_errors
-        recon = reconstruction_errors(model, val.dir_vec, mean, skeleton)
-    else:  # AQGT's net is loaded without its decoder
-        recon = {"recon_l1": None, "joint_mae": None}
-    return {"dataset": dataset, "source": source, "arch": model.arch, "pose_dim": model.pose_dim,
+        skeleton = get_skeleton(val.meta["skeleton"]) if "skeleton" in val.meta else None
+        recon = reconstruction_errors(model, val.dir_vec, mean, skeleton) if isinstance(model, MotionAE) \
+            else {"recon_l1": None, "joint_mae": None}   # AQGT's net is loaded without its decoder
+        fgd_halves, half = fgd_of_halves(model.features(val.dir_vec), seed)
+        headline = {"recon_l1": recon["recon_l1"], "fgd_halves": fgd_halves, "device": compute.device}
+        write_json(report_json, {
+            "dataset": dataset, "source": source, "arch": model.arch, "pose_dim": model.pose_dim,
             "feature_dim": model.feature_dim, "n_train": len(train), "n_val": len(val),
-            "val_recon_l1": recon["recon_l1"], "val_joint_mae": recon["joint_mae"],
-            **_fgd_halves(model.features(val.dir_vec), seed), **info}
+            "val_recon_l1": recon["recon_l1"], "val_joint_mae": recon["joint_mae"], "fgd_val_halves": fgd_halves,
+            "fgd_val_halves_n": half, "compute": machine, **info})
+        write_json(metrics_json, headline)
+    return headline, {"train_seconds": round(train_s, 3), "total_seconds": round(time.perf_counter() - start, 3)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -168,12 +132,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out-dir", type=Path, required=True)
     args = ap.parse_args(argv)
     params = load_params(args.params)
-    metrics = run(params.train_fgd_encoder, params.seed, args.dataset, args.windows, args.out_dir)
-    write_json(args.out_dir / "metrics.json", metrics)
-    print(f"train_fgd_encoder {args.dataset}: {metrics['source']} {metrics['arch']} "
-          f"({metrics['pose_dim']}-d -> {metrics['feature_dim']}-d), {metrics['epochs']} epochs in "
-          f"{metrics['seconds']:.1f} s; val recon L1 {metrics['val_recon_l1']}, "
-          f"FGD(val half, val half) {metrics['fgd_val_halves']}")
+    metrics, timings = run(params.train_fgd_encoder, params.compute, params.seed, args.dataset, args.windows,
+                           args.out_dir)
+    write_json(args.out_dir / "timings.json", timings)
+    print(f"train_fgd_encoder {args.dataset}: {timings['total_seconds']:.1f} s; val recon L1 {metrics['recon_l1']}, "
+          f"FGD(val half, val half) {metrics['fgd_halves']}")
 
 
 if __name__ == "__main__":

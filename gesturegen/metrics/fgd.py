@@ -129,3 +129,16 @@ def feature_distance(real: np.ndarray, gen: np.ndarray) -> float:
         raise ValueError(f"feature_distance pairs sample i with sample i: shapes must match, "
                          f"got real {real.shape} and generated {gen.shape}")
     return float(np.mean(np.sum(np.abs(real - gen), axis=1)))
+
+
+def fgd_of_halves(features: np.ndarray, seed: int) -> tuple[float | None, int]:
+    """Real-vs-real FGD between two seeded random halves of one set of features, and the half size.
+
+    Should be << 1 once each half has many more windows than feature dimensions; small halves give rank-deficient
+    covariances and a larger value. None when a half would hold fewer than 2 windows.
+    """
+    half = features.shape[0] // 2
+    if half < 2:
+        return None, half
+    perm = np.random.default_rng(seed).permutation(features.shape[0])
+    return float(frechet_distance(features[perm[:half]], features[perm[half:2 * half]])), half

@@ -389,3 +389,21 @@ def load_encoder(directory: str | Path, **overrides: Any) -> FeatureExtractor:
     model = cls(cfg_cls(**{**info["config"], **overrides}))
     _load_strict(model, load_file(str(weights)), weights, "the weights")
     return model.eval()
+
+
+PUBLISHED = {126: ("HA2G MotionAE", load_published_motion_ae),
+             159: ("AQGT EmbeddingNet", load_published_aqgt_embedding)}
+
+
+def load_published(path: str | Path, pose_dim: int, n_frames: int) -> FeatureExtractor:
+    """The published extractor for `pose_dim`-d windows (126: HA2G MotionAE, 159: AQGT EmbeddingNet), checked
+    against the windows' shape."""
+    if pose_dim not in PUBLISHED:
+        raise CheckpointLayoutError(
+            f"{path}: the windows are {pose_dim}-d; published extractors exist for "
+            f"{', '.join(f'{k}-d ({v[0]})' for k, v in PUBLISHED.items())}. Clear the checkpoint to train one")
+    model = PUBLISHED[pose_dim][1](path)
+    if model.pose_dim != pose_dim or model.n_frames != n_frames:
+        raise CheckpointLayoutError(f"{path}: the extractor takes {model.n_frames}-frame windows of "
+                                    f"{model.pose_dim}-d vectors, the windows are {n_frames} x {pose_dim}-d")
+    return model

@@ -37,9 +37,16 @@ def tiny_models(tmp_path_factory) -> Path:
 
 
 def _run(params: Path, windows: Path, out: Path) -> dict:
+    """Run the stage; check the headline against the report; return the report."""
     extract_features.main(["--params", str(params), "--dataset", "demo", "--windows", str(windows),
                            "--out-dir", str(out)])
-    return read_json(out / "metrics.json")
+    report, headline = read_json(out / "report.json"), read_json(out / "metrics.json")
+    assert headline == {"audio_dim": report["dims"]["audio_frames"], "text_dim": report["dims"]["text_frames"],
+                        "device": "cpu"}
+    assert report["compute"]["device"] == "cpu" and report["compute"]["threads"] == 2
+    timings = read_json(out / "timings.json")                       # timings stay out of the tracked metrics
+    assert {"load_seconds", *(s for s in SPLITS if s in report)} <= set(timings)
+    return report
 
 
 def test_default_encoders_outputs_meta_metrics_and_determinism(windows, tmp_path):
@@ -56,7 +63,7 @@ def test_default_encoders_outputs_meta_metrics_and_determinism(windows, tmp_path
         n = len(w)
         assert n > 0 and m[split]["windows"] == n
         assert m[split]["audio_seconds"] == pytest.approx(n * w.audio.shape[1] / 16000, abs=1e-3)
-        assert set(m[split]["seconds_per_audio_minute"]) == {"audio", "text", "total"}
+        assert set(read_json(out / "timings.json")[split]["seconds_per_audio_minute"]) == {"audio", "text", "total"}
         assert f.audio_frames.shape == (n, 34, 20) and f.audio_pooled.shape == (n, 40)
         assert f.text_frames.shape == (n, 34, 384) and f.text_pooled.shape == (n, 384)
         for arr in (f.audio_frames, f.audio_pooled, f.text_frames, f.text_pooled):

@@ -28,7 +28,8 @@ def test_writes_three_readable_splits_and_a_report(tiny_run):
                 for clip in video["clips"]:
                     assert check_clip(clip, 43, "seconds") is None
                     assert clip["skeletons_3d"].dtype == np.float32 and clip["audio_raw"].dtype == np.float16
-    m = read_json(tiny_run / "report" / "metrics.json")
+    m = read_json(tiny_run / "report" / "report.json")
+    assert read_json(tiny_run / "report" / "metrics.json") == {"speech_minutes": m["speech_minutes"]}
     assert [m[s]["videos"] for s in SPLITS] == [4, 1, 1]   # tiny: 3 train videos, grown to one per speaker
     assert m["train"]["speakers"] == m["speakers"] == 4
     for s in SPLITS:
@@ -48,7 +49,27 @@ def test_same_seed_gives_byte_identical_lmdbs_and_replaces_old_output(tiny_run, 
     assert not (out / "train" / "stale.txt").exists()
     for split in SPLITS:
         assert (out / split / "data.mdb").read_bytes() == (tiny_run / "data" / split / "data.mdb").read_bytes()
-    assert (tmp_path / "report" / "metrics.json").read_text() == (tiny_run / "report" / "metrics.json").read_text()
+    for name in ("metrics.json", "report.json"):
+        assert (tmp_path / "report" / name).read_text() == (tiny_run / "report" / name).read_text()
+
+
+def test_a_failed_run_keeps_the_previous_outputs(tiny_run, tmp_path, monkeypatch):
+    import shutil
+
+    from gesturegen.data import demo
+    out, report = tmp_path / "data", tmp_path / "report"
+    shutil.copytree(tiny_run / "data", out)
+    shutil.copytree(tiny_run / "report", report)
+    before = {f: f.read_bytes() for f in sorted([*out.rglob("*"), *report.rglob("*")]) if f.is_file()}
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("espeak went away")
+    monkeypatch.setattr(demo, "make_video", broken)
+    with pytest.raises(RuntimeError, match="espeak went away"):
+        make_demo_data.main(["--params", str(TINY), "--out", str(out), "--report-dir", str(report)])
+    after = {f: f.read_bytes() for f in sorted([*out.rglob("*"), *report.rglob("*")]) if f.is_file()}
+    assert after == before
+    assert not [p for p in tmp_path.rglob(".*staging*")]     # no staging folder left behind
 
 
 def test_build_windows_takes_the_demo_data(tiny_run, tmp_path):

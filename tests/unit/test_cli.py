@@ -1,5 +1,9 @@
+import re
 import subprocess
 import sys
+from pathlib import Path
+
+import gesturegen
 
 from gesturegen.cli import main
 from stages import build_windows
@@ -26,6 +30,20 @@ def test_windows_command(synthetic_raw, tmp_path, params_file, capsys):
     assert "36 windows of 34 frames at 15 fps" in out and "(36, 34, 126)" in out
 
 
-def test_console_script_is_installed():
-    out = subprocess.run([sys.executable, "-m", "gesturegen.cli", "--version"], capture_output=True, text=True)
-    assert out.stdout.strip() == "gesturegen 0.1.0"
+def test_console_script_is_installed(tmp_path):
+    """The `gesturegen` executable that `pip install` put beside this interpreter (not `python -m`), run from a
+    folder outside the repository so that only the installed entry point can answer."""
+    exe = Path(sys.executable).parent / "gesturegen"
+    assert exe.is_file(), f"{exe}: no console script; is the package installed (envs/setup.sh)?"
+    out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0 and out.stdout.strip() == f"gesturegen {gesturegen.__version__}", out.stderr
+
+
+def test_plots_template_is_offline(tmp_path):
+    """The DVC plots template the set-up writes: vega, vega-lite and vega-embed inline, no script from a CDN."""
+    path = tmp_path / "plots.html"
+    assert main(["plots-template", str(path)]) == 0
+    html = path.read_text()
+    assert "{plot_divs}" in html and "{scripts}" not in html          # DVC's CDN <script> tags have no place
+    assert "window.vegaEmbed=" in html and "cdn.jsdelivr" not in html
+    assert not re.search(r"<script[^>]*\bsrc\s*=", html, flags=re.I)     # nothing fetched from the network

@@ -31,6 +31,29 @@ def test_bad_params_name_the_key(tmp_path, change, message):
     assert str(path) in str(e.value)
 
 
+@pytest.mark.parametrize("dotted", ["build_windows.stride", "build_windows.n_frames", "diffusion",
+                                    "build_windows.filters.min_words", "compute.threads", "extract_features"])
+def test_every_key_is_required(tmp_path, dotted):
+    """No silent defaults: a key missing from params.yaml is an error naming it (DVC would not track it)."""
+    import yaml
+    data = yaml.safe_load((ROOT / "params.yaml").read_text())
+    node, *_ = [data]
+    *parents, last = dotted.split(".")
+    for k in parents:
+        node = node[k]
+    del node[last]
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ParamsError, match=rf"{dotted}: missing required key"):
+        load_params(path)
+
+
+def test_compute_params_are_checked(tmp_path):
+    with pytest.raises(ParamsError, match=r"compute.device: expected cpu, cuda, cuda:N or mps, got 'gpu'"):
+        load_params(write_params(tmp_path / "p.yaml", {"compute.device": "gpu"}))
+    assert load_params(write_params(tmp_path / "q.yaml", {"compute.device": "cuda:1"})).compute.device == "cuda:1"
+
+
 def test_missing_required_key_and_int_accepted_for_float(tmp_path):
     with pytest.raises(ParamsError, match="seed: missing required key"):
         params_from_dict({"datasets": [], "data_sources": {}, "make_demo_data": {}, "convert_raw": {},

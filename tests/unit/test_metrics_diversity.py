@@ -25,9 +25,17 @@ def test_two_batches_pair_rows_at_the_same_in_batch_index():
 def test_faithful_is_reproducible_with_a_seed_and_keeps_500_batches():
     rng = np.random.default_rng(0)
     batches = [rng.standard_normal((2, 3)) for _ in range(600)]
+    batches[500:] = [b + 100.0 for b in batches[500:]]         # batches past the cap are far from the others
     v1 = diversity_faithful(batches, rng=np.random.default_rng(7))
     v2 = diversity_faithful(batches, rng=np.random.default_rng(7))
     assert v1 == v2 and v1 > 0
+    # the published computation, written out: the first 500 batches against 500 batches drawn by one permutation
+    perm = np.random.default_rng(7).permutation(600)[:500]
+    expected = np.mean([np.abs(batches[i] - batches[j]).sum(-1).mean() for i, j in zip(range(500), perm)])
+    assert v1 == pytest.approx(expected, rel=1e-12)
+    uncapped = np.mean([np.abs(batches[i] - batches[j]).sum(-1).mean()
+                        for i, j in zip(range(600), np.random.default_rng(7).permutation(600))])
+    assert abs(uncapped - expected) > 10                      # so the comparison above does see the cap
 
 
 def test_faithful_rejects_misaligned_batches_and_nan():

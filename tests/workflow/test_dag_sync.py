@@ -31,14 +31,17 @@ def snakemake_jobs(root: Path = ROOT) -> dict[tuple[str, str], dict]:
     for line in out.splitlines():
         s = line.strip()
         if re.match(r"^(local)?rule \w+:$", line):
-            cur, field = {"rule": line.split()[-1].rstrip(":"), "input": set(), "output": set(),
+            cur, field = {"rule": line.split()[-1].rstrip(":"), "input": set(), "output": set(), "kept": set(),
                           "wildcards": {}}, None
         elif cur is None:
             continue
         elif s.startswith(("input:", "output:", "log:", "wildcards:", "jobid:", "reason:", "resources:")):
             field, rest = s.split(":", 1)
             if field in ("input", "output"):
-                cur[field] |= {x.strip() for x in rest.split(",") if x.strip()}
+                items = [x.strip() for x in rest.split(",") if x.strip()]
+                cur[field] |= {x.removesuffix(" (update)") for x in items}
+                if field == "output":
+                    cur["kept"] = {x.removesuffix(" (update)") for x in items if x.endswith(" (update)")}
             elif field == "wildcards":
                 cur["wildcards"] = dict(kv.strip().split("=", 1) for kv in rest.split(",") if "=" in kv)
         elif s.startswith("Shell command:"):
@@ -66,10 +69,11 @@ def dvc_stages(root: Path = ROOT) -> dict[tuple[str, str], dict]:
     with Repo(str(root)) as repo:
         stages = {}
         for st in repo.index.stages:
-            name, _, item = st.addressing.partition("@")
+            name, _, item = st.name.partition("@")
             params = [k for d in st.deps if isinstance(d, ParamsDependency) for k in d.params]
             stages[(name, item)] = {
                 "cmd": _norm(st.cmd), "output": {o.def_path for o in st.outs},
+                "kept": {o.def_path for o in st.outs if o.persist},
                 "input": {d.def_path for d in st.deps if not isinstance(d, ParamsDependency)}, "params": params}
         return stages
 
@@ -92,6 +96,10 @@ def compare(root: Path = ROOT) -> list[str]:
         for what in ("cmd", "input", "output"):
             if s[what] != d[what]:
                 problems.append(f"{key} {what} differs:\n  snakemake: {s[what]}\n  dvc.yaml:  {d[what]}")
+        # a failed run must not delete the previous outputs: update() in Snakemake, persist: true in DVC
+        for tool, job in (("snakemake (update())", s), ("dvc.yaml (persist: true)", d)):
+            if job["kept"] != job["output"]:
+                problems.append(f"{key}: outputs not kept on failure by {tool}: {sorted(job['output'] - job['kept'])}")
         rule_params = params[key[0]]
         wildcards = SimpleNamespace(dataset=key[1])
         dvc_tops = {p.split(".")[0] for p in d["params"]}
@@ -112,22 +120,36 @@ def test_snakemake_and_dvc_describe_the_same_dag():
     assert {name for name, _ in dvc_stages()} >= {"make_demo_data", "convert_raw", "build_windows"}
 
 
-@pytest.mark.parametrize("edit", ["dvc_cmd", "smk_output", "dvc_param"])
+@pytest.mark.parametrize("edit", ["none", "dvc_cmd", "smk_output", "dvc_param", "smk_not_kept", "dvc_not_kept"])
 def test_sync_check_fails_when_one_file_changes_alone(tmp_path, edit):
     from tests.conftest import copy_repo
     root = copy_repo(tmp_path / "repo")
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     dvc_yaml, data_smk = root / "dvc.yaml", root / "workflow" / "rules" / "data.smk"
-    if edit == "dvc_cmd":
+    before = (dvc_yaml.read_text(), data_smk.read_text())
+    if edit == "none":
+        pass
+    elif edit == "smk_not_kept":
+        data_smk.write_text(data_smk.read_text().replace('metrics=update("results/convert_raw/{dataset}/metrics.json")',
+                                                         'metrics="results/convert_raw/{dataset}/metrics.json"'))
+    elif edit == "dvc_not_kept":
+        dvc_yaml.write_text(dvc_yaml.read_text().replace(
+            "      - results/build_windows/${item}/windows:\n          persist: true",
+            "      - results/build_windows/${item}/windows"))
+    elif edit == "dvc_cmd":
         dvc_yaml.write_text(dvc_yaml.read_text().replace("--raw results/convert_raw", "--raw  results/convert_raw "
                                                          "--extra"))
     elif edit == "smk_output":
-        data_smk.write_text(data_smk.read_text().replace('plot="results/make_demo_data/clip.png"',
-                                                         'plot="results/make_demo_data/clip.svg"'))
+        data_smk.write_text(data_smk.read_text().replace('plot=update("results/make_demo_data/clip.png")',
+                                                         'plot=update("results/make_demo_data/clip.svg")'))
     else:
         dvc_yaml.write_text(dvc_yaml.read_text().replace("    - seed\n    - make_demo_data", "    - make_demo_data"))
+    assert (edit == "none") == ((dvc_yaml.read_text(), data_smk.read_text()) == before), "the edit did not apply"
     problems = compare(root)
-    assert problems, f"the sync check missed an edit of kind {edit}"
+    if edit == "none":
+        assert not problems, problems      # an unchanged copy agrees: the failures below come from the edits
+    else:
+        assert problems, f"the sync check missed an edit of kind {edit}"
 
 
 def test_code_inputs_are_files_not_folders():

@@ -45,25 +45,38 @@ def test_readme_quick_start_is_two_commands_that_exist():
     assert "bash envs/setup.sh" in ci and ".venv/bin/python -m pytest" in ci
 
 
-def baseline_table(metrics: dict) -> str:
+def committed(path: str) -> str:
+    """The file as git's index holds it (what is or is about to be committed), not the workspace copy: a run on
+    another machine rewrites the workspace copy with its own low bits, and the README must not depend on that."""
+    out = subprocess.run(["git", "show", f":{path}"], cwd=ROOT, capture_output=True, text=True)
+    if out.returncode == 0:
+        return out.stdout
+    return (ROOT / path).read_text()      # not a git checkout (e.g. an unpacked archive)
+
+
+def baseline_table(summary: list[dict]) -> str:
     keys = ["fgd_faithful", "fgd_corrected", "diversity_faithful", "diversity_corrected", "bc_faithful",
             "bc_corrected", "joint_mae", "accel_diff"]
+    cells = {(r["split"], r["control"], r["metric"]): r for r in summary}
 
     def cell(e: dict) -> str:
-        m, c = e["mean"], e["ci95"] or 0.0
-        return "–" if m is None else (f"{m:.3f} ± {c:.3f}" if abs(m) < 10 else f"{m:.1f} ± {c:.1f}")
+        m, c = e["mean"], e["ci95"] if e["ci95"] == e["ci95"] else 0.0     # NaN: a single finite run
+        return "–" if m != m else (f"{m:.3f} ± {c:.3f}" if abs(m) < 10 else f"{m:.1f} ± {c:.1f}")
 
     lines = []
-    for split in ("val", "test"):
-        lines.append(f"| {split} ({metrics[split]['n_windows']} windows) | " + " | ".join(keys) + " |")
+    for split in dict.fromkeys(r["split"] for r in summary):
+        controls = list(dict.fromkeys(r["control"] for r in summary if r["split"] == split))
+        n = cells[(split, controls[0], keys[0])]["n_windows"]
+        lines.append(f"| {split} ({n} windows) | " + " | ".join(keys) + " |")
         lines.append("|---|" + "---|" * len(keys))
-        lines += [f"| {c} | " + " | ".join(cell(metrics[split][c][k]) for k in keys) + " |"
-                  for c in metrics["controls"]]
+        lines += [f"| {c} | " + " | ".join(cell(cells[(split, c, k)]) for k in keys) + " |" for c in controls]
         lines.append("")
     return "\n".join(lines)
 
 
-def test_readme_baseline_rows_match_the_committed_metrics():
-    import json
-    metrics = json.loads((ROOT / "results/evaluate_baselines/demo/metrics.json").read_text())
-    _check_or_update("baselines", baseline_table(metrics))
+def test_readme_baseline_rows_match_the_committed_summary():
+    import csv
+    import io
+    summary = [{k: (float(v) if k in ("mean", "ci95") else v) for k, v in row.items()}
+               for row in csv.DictReader(io.StringIO(committed("results/evaluate_baselines/demo/summary.csv")))]
+    _check_or_update("baselines", baseline_table(summary))

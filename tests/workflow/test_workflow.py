@@ -100,6 +100,127 @@ def test_snakemake_then_dvc_agree_and_one_param_reruns_one_stage(tiny_repo):
     assert re.findall(r"Running stage '([^']+)'", sh(root, "dvc", "repro")) == ["evaluate_baselines@demo"]
 
 
+KILL_HOOK = """
+# Test-only fault injection, loaded through PYTHONPATH by every Python process of the run: the stage named in
+# $GG_KILL_STAGE is SIGKILLed when it first moves a staged output into place, i.e. after it has written all its
+# outputs into staging and before any of them replaces a previous one.
+import os, signal, sys
+if os.environ.get("GG_KILL_STAGE"):
+    _replace = os.replace
+
+    def _replace_or_die(src, dst, *args, **kwargs):
+        if ".staging-" in os.fspath(src) and "stages." + os.environ["GG_KILL_STAGE"] in sys.orig_argv:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return _replace(src, dst, *args, **kwargs)
+    os.replace = _replace_or_die
+"""
+
+
+def _snapshot(root: Path, *paths: str) -> dict[str, bytes]:
+    out = {}
+    for p in paths:
+        path = root / p
+        files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else [path]
+        out |= {str(f.relative_to(root)): f.read_bytes() for f in files}
+    return out
+
+
+BW_OUTPUTS = ("results/build_windows/demo/windows", "results/build_windows/demo/metrics.json", "dvc.lock")
+
+
+@pytest.mark.slow
+def test_a_failed_run_destroys_nothing(tiny_repo, tmp_path):
+    """A params typo and a stage killed mid-write, under `dvc repro` and under Snakemake: the previous outputs
+    (the git-tracked metrics.json included) and dvc.lock stay byte for byte as they were."""
+    root = tiny_repo
+    sh(root, "dvc", "repro", "-q")
+    before = _snapshot(root, *BW_OUTPUTS)
+    params = (root / "params.yaml").read_text()
+    try:
+        # a typo: DVC sees changed params and runs the stage, which refuses them; Snakemake refuses at once
+        (root / "params.yaml").write_text(params.replace("  stride: 10\n", "  strid: 10\n"))
+        out = sh(root, "dvc", "repro", "build_windows@demo", check=False)
+        assert "build_windows.strid: unknown key" in out, out[-2000:]
+        assert _snapshot(root, *BW_OUTPUTS) == before
+        out = sh(root, "snakemake", "--cores", "1", "results/build_windows/demo/metrics.json", check=False)
+        assert "build_windows.strid: unknown key" in out
+        assert _snapshot(root, *BW_OUTPUTS) == before
+
+        # a real change of a knob, and the stage killed (SIGKILL) after writing its outputs, before the swap
+        (root / "params.yaml").write_text(params.replace("  stride: 10\n", "  stride: 11\n"))
+        hook = tmp_path / "hook"
+        hook.mkdir()
+        (hook / "sitecustomize.py").write_text(KILL_HOOK)
+        env = {**_env(), "PYTHONPATH": str(hook), "GG_KILL_STAGE": "build_windows"}
+        for cmd in (["dvc", "repro", "build_windows@demo"],
+                    ["snakemake", "--cores", "1", "results/build_windows/demo/metrics.json"]):
+            p = subprocess.run([sys.executable, "-m", *cmd], cwd=root, env=env, capture_output=True, text=True)
+            assert p.returncode != 0, p.stdout[-2000:] + p.stderr[-2000:]
+            assert _snapshot(root, *BW_OUTPUTS) == before, cmd
+        assert list((root / "results/build_windows/demo").glob(".windows.staging-*")), "the kill left no staging"
+        # the next run cleans up after the killed one and replaces the outputs
+        sh(root, "snakemake", "--cores", "1", "results/build_windows/demo/metrics.json")
+        assert not list((root / "results/build_windows/demo").glob(".*staging-*"))
+        assert _snapshot(root, *BW_OUTPUTS[:2]) != {k: v for k, v in before.items() if k != "dvc.lock"}
+    finally:
+        (root / "params.yaml").write_text(params)
+    sh(root, "dvc", "repro", "-q")
+    sh(root, "snakemake", "--cores", "1", "--touch")
+    assert _snapshot(root, *BW_OUTPUTS) == before          # back to the same bytes: deterministic
+
+
+@pytest.mark.slow
+def test_metrics_and_experiments_are_readable(tiny_repo):
+    """`dvc metrics show` prints a handful of headline numbers per stage in lines a terminal can show, and
+    `dvc exp show` (as DVC pages it in a terminal: 1024 columns) shows every headline metric by name."""
+    root = tiny_repo
+    sh(root, "dvc", "repro", "-q")
+    lines = sh(root, "dvc", "metrics", "show").splitlines()
+    assert lines and max(map(len, lines)) <= 300, max(map(len, lines))
+    header = lines[0].split()
+    for key in ("speech_minutes", "videos", "windows.train", "windows.val", "recon_l1", "val.fgd.gt",
+                "val.fgd.rand", "test.bc.gt"):
+        assert key in header, (key, header)
+    assert len(header) <= 25, header                      # a handful per stage, not every cell
+    env = {**_env(), "COLUMNS": "1024"}
+    p = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--no-pager"], cwd=root, env=env,
+                       capture_output=True, text=True)
+    table = p.stdout
+    assert p.returncode == 0, p.stderr[-2000:]
+    for key in header[1:]:
+        assert key in table, f"{key} collapsed in `dvc exp show`"
+    for param in ("seed", "datasets", "compute.device"):
+        assert param in table
+
+
+@pytest.mark.slow
+def test_snakemake_sees_a_file_replaced_inside_a_dataset_folder(tiny_repo, tmp_path):
+    """A dataset folder the user provides (here `mine`, in our raw format): replacing one split's data.mdb makes
+    both tools rerun convert_raw, not only DVC."""
+    from tests.conftest import write_synthetic_dataset
+    root = tiny_repo
+    write_synthetic_dataset(root / "data/mine", seed=1)
+    params = (root / "params.yaml").read_text()
+    try:
+        data = yaml.safe_load(params)
+        data["data_sources"]["mine"] = {"skeleton": "ted_expressive", "words_unit": "seconds"}
+        data["datasets"] = ["demo", "mine"]
+        (root / "params.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+        target = "results/convert_raw/mine/metrics.json"
+        sh(root, "snakemake", "--cores", "1", target)
+        assert "Nothing to be done" in sh(root, "snakemake", "-n", target)
+        write_synthetic_dataset(tmp_path / "other", seed=2)
+        shutil.copy(tmp_path / "other/val/data.mdb", root / "data/mine/val/data.mdb")
+        for f in (tmp_path / "other/val").iterdir():        # the split as a whole, replaced by another copy
+            shutil.copy(f, root / "data/mine/val" / f.name)
+        assert "convert_raw" in set(re.findall(r"^rule (\w+):", sh(root, "snakemake", "-n", target), flags=re.M))
+        assert "convert_raw@mine" in sh(root, "dvc", "status", "convert_raw@mine")
+    finally:
+        (root / "params.yaml").write_text(params)
+        shutil.rmtree(root / "data/mine", ignore_errors=True)
+        shutil.rmtree(root / "results/convert_raw/mine", ignore_errors=True)
+
+
 @pytest.mark.slow
 def test_dvc_exp_run_set_param(tiny_repo):
     root = tiny_repo
@@ -129,3 +250,21 @@ def test_snakemake_validates_params_when_building_the_dag(tmp_path):
     set_param(root, "build_windows.stride", "ten")
     out = sh(root, "snakemake", "-n", check=False)
     assert "build_windows.stride: expected int, got str ('ten')" in out
+
+
+def test_profile_slurm_is_found_after_the_setup(tmp_path):
+    """`snakemake --cores all --profile slurm`, the command users type, in a fresh copy: without the set-up's link
+    Snakemake finds no profile; after `envs/slurm_profile.sh` (run by envs/setup.sh) it uses ours."""
+    root = copy_repo(tmp_path / "repo")
+    env = {**_env(), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "all", "--profile", "slurm", "-n"]
+    before = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
+    assert before.returncode != 0 and "no profile.yaml (or config.yaml) found" in before.stdout + before.stderr
+    subprocess.run(["bash", "envs/slurm_profile.sh"], cwd=root, env=env, check=True, capture_output=True)
+    after = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
+    out = after.stdout + after.stderr
+    assert after.returncode == 0, out[-3000:]
+    assert "Using profiles slurm and workflow specific profile" in out and "make_demo_data" in out
+    # a cluster's own profile of that name is left alone
+    subprocess.run(["bash", "envs/slurm_profile.sh"], cwd=copy_repo(tmp_path / "other"), env=env, check=True)
+    assert (tmp_path / "config/snakemake/slurm").resolve() == (root / "workflow/profiles/slurm").resolve()

@@ -1,4 +1,7 @@
 # Shared setup: validate params.yaml with the same strict loader the stages use, before anything runs.
+# Every output is flagged update(): Snakemake would otherwise delete a job's outputs before running it, so a failed
+# run would lose them. The stages replace their outputs only on success (gesturegen.io.replace_on_success), and on a
+# failure Snakemake restores the copy it made of the previous outputs.
 import sys
 
 import yaml
@@ -17,6 +20,9 @@ with open("params.yaml") as _fh:
 DATASETS = list(PARAMS.datasets)
 SPLITS = ["train", "val", "test"]
 ENV = "../../envs/gesturegen.yaml"
+# the torch/BLAS stages pin their own thread count to compute.threads (gesturegen.compute), whoever runs them;
+# `threads:` only tells the scheduler (and SLURM's --cpus-per-task) how many cores they take
+THREADS = PARAMS.compute.threads
 
 
 wildcard_constraints:

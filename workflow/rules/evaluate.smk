@@ -6,25 +6,41 @@ rule evaluate_baselines:
     input:
         "results/build_windows/{dataset}/windows",
         "results/train_fgd_encoder/{dataset}/encoder",
-        "stages/evaluate_baselines.py",
+        "gesturegen/__init__.py",
+        "gesturegen/assets/__init__.py",
+        "gesturegen/assets/aqgt_means.json",
+        "gesturegen/assets/ted_expressive_means.json",
+        "gesturegen/compute.py",
+        "gesturegen/config.py",
+        "gesturegen/data/__init__.py",
+        "gesturegen/data/skeleton.py",
+        "gesturegen/data/windowstore.py",
         "gesturegen/evaluation.py",
+        "gesturegen/io.py",
         "gesturegen/metrics/__init__.py",
-        "gesturegen/metrics/fgd.py",
-        "gesturegen/metrics/diversity.py",
         "gesturegen/metrics/beat.py",
+        "gesturegen/metrics/diversity.py",
+        "gesturegen/metrics/fgd.py",
         "gesturegen/metrics/motion.py",
+        "gesturegen/models/__init__.py",
         "gesturegen/models/fgd_encoder.py",
+        "gesturegen/plots.py",
+        "stages/__init__.py",
+        "stages/evaluate_baselines.py",
     output:
-        constants="results/evaluate_baselines/{dataset}/beat_constants.json",
-        runs="results/evaluate_baselines/{dataset}/runs.csv",
-        plot="results/evaluate_baselines/{dataset}/controls.png",
-        metrics="results/evaluate_baselines/{dataset}/metrics.json",
+        constants=update("results/evaluate_baselines/{dataset}/beat_constants.json"),
+        runs=update("results/evaluate_baselines/{dataset}/runs.csv"),
+        summary=update("results/evaluate_baselines/{dataset}/summary.csv"),
+        report=update("results/evaluate_baselines/{dataset}/report.json"),
+        plot=update("results/evaluate_baselines/{dataset}/controls.png"),
+        metrics=update("results/evaluate_baselines/{dataset}/metrics.json"),
     params:
         seed=config["seed"],
+        compute=config["compute"],
         evaluate_baselines=config["evaluate_baselines"],
     log:
         "logs/evaluate_baselines/{dataset}.log",
-    threads: 2
+    threads: THREADS
     conda:
         ENV
     shell:

@@ -5,20 +5,29 @@
 rule extract_features:
     input:
         "results/build_windows/{dataset}/windows",
-        "stages/extract_features.py",
+        "gesturegen/__init__.py",
+        "gesturegen/compute.py",
+        "gesturegen/config.py",
+        "gesturegen/data/__init__.py",
+        "gesturegen/data/windowstore.py",
         "gesturegen/features/__init__.py",
         "gesturegen/features/audio.py",
-        "gesturegen/features/text.py",
         "gesturegen/features/data2vec.py",
+        "gesturegen/features/text.py",
+        "gesturegen/io.py",
+        "stages/__init__.py",
+        "stages/extract_features.py",
     output:
-        features=directory("results/extract_features/{dataset}/features"),
-        metrics="results/extract_features/{dataset}/metrics.json",
+        features=update(directory("results/extract_features/{dataset}/features")),
+        report=update("results/extract_features/{dataset}/report.json"),
+        metrics=update("results/extract_features/{dataset}/metrics.json"),
     params:
         seed=config["seed"],
+        compute=config["compute"],
         extract_features=config["extract_features"],
     log:
         "logs/extract_features/{dataset}.log",
-    threads: 2
+    threads: THREADS
     conda:
         ENV
     shell:
@@ -30,24 +39,40 @@ rule extract_features:
 rule train_fgd_encoder:
     input:
         "results/build_windows/{dataset}/windows",
-        "stages/train_fgd_encoder.py",
-        "gesturegen/models/fgd_encoder.py",
-        "gesturegen/systems/fgd_system.py",
+        "gesturegen/__init__.py",
+        "gesturegen/assets/__init__.py",
+        "gesturegen/assets/aqgt_means.json",
+        "gesturegen/assets/ted_expressive_means.json",
+        "gesturegen/compute.py",
+        "gesturegen/config.py",
+        "gesturegen/data/__init__.py",
+        "gesturegen/data/datasets.py",
+        "gesturegen/data/skeleton.py",
+        "gesturegen/data/windowstore.py",
+        "gesturegen/io.py",
         "gesturegen/metrics/__init__.py",
-        "gesturegen/metrics/fgd.py",
-        "gesturegen/metrics/diversity.py",
         "gesturegen/metrics/beat.py",
+        "gesturegen/metrics/diversity.py",
+        "gesturegen/metrics/fgd.py",
         "gesturegen/metrics/motion.py",
+        "gesturegen/models/__init__.py",
+        "gesturegen/models/fgd_encoder.py",
+        "gesturegen/systems/__init__.py",
+        "gesturegen/systems/fgd_system.py",
+        "stages/__init__.py",
+        "stages/train_fgd_encoder.py",
     output:
-        encoder=directory("results/train_fgd_encoder/{dataset}/encoder"),
-        loss="results/train_fgd_encoder/{dataset}/loss.csv",
-        metrics="results/train_fgd_encoder/{dataset}/metrics.json",
+        encoder=update(directory("results/train_fgd_encoder/{dataset}/encoder")),
+        report=update("results/train_fgd_encoder/{dataset}/report.json"),
+        loss=update("results/train_fgd_encoder/{dataset}/loss.csv"),
+        metrics=update("results/train_fgd_encoder/{dataset}/metrics.json"),
     params:
         seed=config["seed"],
+        compute=config["compute"],
         train_fgd_encoder=config["train_fgd_encoder"],
     log:
         "logs/train_fgd_encoder/{dataset}.log",
-    threads: 2
+    threads: THREADS
     conda:
         ENV
     shell:

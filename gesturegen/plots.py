@@ -1,0 +1,59 @@
+"""Figures of the pipeline's results, as matplotlib Figures (the stages save them; nothing here touches files).
+
+Every figure names its dataset in the title and labels its axes with units; the Agg backend is used, so no
+display is needed.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+# metric -> (panel title, y-axis label with unit)
+CONTROL_METRICS = {
+    "fgd_corrected": ("FGD (corrected, every window)", "Fréchet distance (feature units²)"),
+    "diversity_corrected": ("diversity (corrected)", "mean L1 between features (feature units)"),
+    "bc_corrected": ("beat consistency (corrected)", "BC score (0–1, higher: more aligned)"),
+    "bc_faithful": ("beat consistency (faithful)", "BC score (0–1, higher: more aligned)"),
+    "joint_mae": ("joint MAE after the seed frames", "mean |Δ joint| (skeleton units ≈ m)"),
+}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def controls_figure(summary: Sequence[dict], dataset: str, controls: Sequence[str], n_seeds: int):
+    """Bar chart per metric: mean over seeds of each control, one bar per split, whiskers the 95 % CI."""
+    plt = _pyplot()
+    splits = list(dict.fromkeys(r["split"] for r in summary))
+    index = {(r["split"], r["control"], r["metric"]): r for r in summary}
+    fig, axes = plt.subplots(1, len(CONTROL_METRICS), figsize=(3.4 * len(CONTROL_METRICS), 4.0))
+    width = 0.8 / max(len(splits), 1)
+    x = np.arange(len(controls))
+    for ax, (metric, (title, ylabel)) in zip(axes, CONTROL_METRICS.items()):
+        for i, split in enumerate(splits):
+            rows = [index.get((split, c, metric), {}) for c in controls]
+            n = rows[0].get("n_windows", "?") if rows else "?"
+            ax.bar(x + i * width - 0.4 + width / 2, [np.nan if r.get("mean") is None else r["mean"] for r in rows],
+                   width, yerr=[r.get("ci95") or 0.0 for r in rows], capsize=3, label=f"{split} ({n} windows)")
+        ax.set_xticks(x, [c.replace("_", "\n") for c in controls], fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.set_xlabel("control", fontsize=8)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{dataset}: controls against the ground truth; bars = mean over {n_seeds} seeds, "
+                 f"whiskers = 95 % CI", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def save(fig, path, dpi: int = 100) -> None:
+    """Save and close (Agg figures otherwise pile up in long runs)."""
+    fig.savefig(path, dpi=dpi, format="png")
+    _pyplot().close(fig)
