@@ -1,7 +1,8 @@
 """Speech and text features for every window: per motion frame (N, T, D) and pooled per window (N, D).
 
 Reads   <windows>/{train,val,test}/   build_windows splits (audio.npy, windows.csv, words.csv, meta.json)
-Writes  <out-dir>/features/<split>/{audio_frames,audio_pooled,text_frames,text_pooled}.npy + meta.json
+Writes  <out-dir>/features/<split>/{audio_frames,audio_pooled,text_frames,text_pooled}.npy + meta.json (with their
+        checksums)
         <out-dir>/features/audio_projection.safetensors   (data2vec audio with pooling: projection only)
         <out-dir>/metrics.json            windows, audio seconds, extraction seconds per split; dims
 Params  params.yaml → seed, extract_features   (gesturegen.config.ExtractFeaturesParams)
@@ -18,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from gesturegen.config import ExtractFeaturesParams, load_params, to_dict
-from gesturegen.data.windowstore import NpyAppender, WindowSplit, open_split
+from gesturegen.data.windowstore import NpyAppender, WindowSplit, array_checksums, open_split
 from gesturegen.features import (
     ARRAY_NAMES,
     FEATURES_FORMAT,
@@ -129,7 +130,8 @@ def run(p: ExtractFeaturesParams, seed: int, dataset: str, windows: Path, out_di
             "audio_projection": projection.name if projection else None,
             "windows": {"dataset": meta_w.get("dataset"), "split": meta_w.get("split"),
                         "n_windows": meta_w["n_windows"], "n_frames": meta_w["n_frames"]},
-            "params": to_dict(p), "seed": seed})
+            "params": to_dict(p), "seed": seed,
+            "checksums": array_checksums(features / name, ARRAY_NAMES)})  # of the final bytes; open_features checks
         metrics[name] = m
     return metrics
 
