@@ -1,10 +1,11 @@
-"""Small, safe file helpers shared by the stages (JSON only; nothing here unpickles)."""
+"""Small, safe file helpers shared by the stages: JSON (nothing here unpickles) and all-or-nothing outputs."""
 from __future__ import annotations
 
 import contextlib
 import json
 import math
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,62 +40,94 @@ def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text())
 
 
-# --- outputs replaced only on success -------------------------------------------------------------------------------
+# --- all-or-nothing outputs ---------------------------------------------------------------------------------------
 
 @contextlib.contextmanager
-def replace_on_success(*finals: str | Path) -> Iterator[list[Path]]:
-    """Yield a staging path beside each final output; move them into place only if the block succeeds.
+def replace_on_success(*finals: str | Path) -> Iterator[tuple[Path, ...]]:
+    """Write outputs beside their final paths; swap them in only if the block finishes without an exception.
 
-    Staging paths are hidden siblings (`.<name>.staging-<pid>`); stale ones left by a killed run are removed first.
-    On success each staged path replaces its final: a file with os.replace, a folder by exchanging the two paths
-    atomically (renameat2 RENAME_EXCHANGE) and deleting the old one. On any exception the staging paths are
-    removed and the finals are left exactly as they were, so a failed or interrupted run never destroys the
-    previous outputs.
+    Yields one staging path per final path: a hidden sibling `.<name>.staging-<pid>` that does not exist yet (make
+    a folder there or write a file). Leftovers of killed runs (pid no longer running) are cleaned up first, and a
+    previous output that such a run had parked as `.<name>.old-<pid>` is put back if its final path is missing.
+    When the block succeeds, each staging path replaces its final path: a file with os.replace, a folder by
+    exchanging the two paths atomically (renameat2 RENAME_EXCHANGE; a park-and-rename where the file system cannot)
+    and deleting the old one. When it raises (KeyboardInterrupt too), the staging paths are deleted and every final
+    path is left as it was, byte for byte.
+
+        with replace_on_success(out_dir / "windows", out_dir / "metrics.json") as (windows, metrics):
+            windows.mkdir()
+            ...                                   # write into windows/ and metrics
+        # here out_dir/windows and out_dir/metrics.json are the new ones
+
+    Several outputs are swapped one after the other (files first, then folders), so a run killed during the swaps
+    (microseconds) can leave some new and some old outputs; a run killed at any time before leaves only the old.
+    A block that leaves a staging path unwritten is an error (FileNotFoundError) and nothing is swapped.
     """
-    finals_p = [Path(f) for f in finals]
-    staged = []
-    for final in finals_p:
+    paths = [Path(f) for f in finals]
+    if len({p.resolve() for p in paths}) != len(paths):
+        raise ValueError(f"replace_on_success: the same output twice in {[str(p) for p in paths]}")
+    for final in paths:
         final.parent.mkdir(parents=True, exist_ok=True)
         _recover(final)
-        staged.append(final.parent / f".{final.name}.staging-{os.getpid()}")
+    staged = [staging_path(final) for final in paths]
     try:
-        yield staged
+        yield tuple(staged)
+        unwritten = [str(s) for s in staged if not s.exists() and not s.is_symlink()]
+        if unwritten:
+            raise FileNotFoundError(f"replace_on_success: nothing was written to {', '.join(unwritten)}; the "
+                                    f"outputs were left as they were")
     except BaseException:
         for s in staged:
             _remove(s)
         raise
-    missing = [final.name for s, final in zip(staged, finals_p) if not s.exists()]
-    if missing:
-        for s in staged:
-            _remove(s)
-        raise FileNotFoundError(f"{finals_p[0].parent}: the stage did not write {', '.join(missing)}; "
-                                f"outputs left unchanged")
-    # the commit: a few renames, microseconds; files first (os.replace), then folders (atomic exchange)
-    pairs = sorted(zip(staged, finals_p), key=lambda p: p[0].is_dir() or p[1].is_dir())
+    # the commit: a few renames; files first (os.replace), then folders (atomic exchange)
+    pairs = sorted(zip(staged, paths), key=lambda p: p[0].is_dir() or p[1].is_dir())
     for s, final in pairs:
-        if final.exists() and (s.is_dir() or final.is_dir()):
+        if (final.exists() or final.is_symlink()) and (s.is_dir() or final.is_dir()):
             _exchange(s, final)        # final now holds the new output, s the previous one
             _remove(s)
         else:
             os.replace(s, final)
 
 
+def staging_path(final: Path, kind: str = "staging") -> Path:
+    """The hidden sibling `.<name>.<kind>-<pid>` of `final` (same folder, so a rename swaps it in atomically)."""
+    return final.parent / f".{final.name}.{kind}-{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # our own leftover (this process cannot be using it: staging names are made per call)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _recover(final: Path) -> None:
-    """Clean up after a run killed while swapping: restore a previous output parked as `.<name>.old-*` if the
-    final is missing, then drop leftover staging and parked paths."""
-    parked = sorted(final.parent.glob(f".{final.name}.old-*"))
-    if parked and not final.exists():
-        os.replace(parked.pop(), final)
-    for stale in [*parked, *final.parent.glob(f".{final.name}.staging-*")]:
-        _remove(stale)
+    """After runs that were killed (their pid is gone): put back a previous output parked as `.<name>.old-<pid>`
+    when the final is missing, then delete their `.staging-` and `.old-` siblings. A live run's are left alone."""
+    pattern = re.compile(rf"^\.{re.escape(final.name)}\.(staging|old)-(\d+)$")
+    dead = sorted((m.group(1), p) for p in final.parent.iterdir()
+                  if (m := pattern.match(p.name)) and not _pid_alive(int(m.group(2))))
+    parked = [p for kind, p in dead if kind == "old"]
+    if parked and not (final.exists() or final.is_symlink()):
+        os.replace(parked[-1], final)
+    for _, path in dead:
+        if path.exists() or path.is_symlink():
+            _remove(path)
 
 
 _RENAME_EXCHANGE = 2
 
 
 def _exchange(a: Path, b: Path) -> None:
-    """Swap two paths atomically (Linux renameat2); where the file system cannot, park b, move a, drop nothing
-    (a kill in between leaves b parked as `.<name>.old-<pid>`, which the next run restores)."""
+    """Swap two paths atomically (Linux renameat2). Where the file system cannot, park b as `.<name>.old-<pid>`,
+    move a into place and move the parked one to a; a kill in between leaves b parked, and the next run puts it
+    back (_recover)."""
     import ctypes
     import ctypes.util
 
@@ -104,14 +137,18 @@ def _exchange(a: Path, b: Path) -> None:
         at_fdcwd = -100
         if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
             return
-    parked = b.parent / f".{b.name}.old-{os.getpid()}"
+    parked = staging_path(b, "old")
     os.replace(b, parked)
-    os.replace(a, b)
+    try:
+        os.replace(a, b)
+    except OSError:
+        os.replace(parked, b)          # put the previous output back
+        raise
     os.replace(parked, a)
 
 
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
+    else:
+        path.unlink(missing_ok=True)

@@ -1,15 +1,16 @@
 """Cut a dataset's raw clips into filtered, normalised 15 fps windows (ldmc-spec §2.4).
 
 Reads   <raw>/{train,val,test}            raw clip LMDBs in our encoding (convert_raw)
-Writes  <out-dir>/windows/{train,val,test}/  arrays + tables (gesturegen.data.windowstore)
+Writes  <out-dir>/windows/{train,val,test}/  arrays + tables + meta.json with the arrays' checksums (windowstore)
         <out-dir>/windows/videos.csv, normalization.json, rejections.csv
+        <out-dir>/windows/bad_records.csv  every record/clip skipped with on_bad_record: skip (header only when none)
         <out-dir>/metrics.json             windows per split, rejections per reason, hours of speech
+        all or nothing: on an error the previous outputs stay as they were (gesturegen.io.replace_on_success)
 Params  params.yaml → build_windows, data_sources.<dataset>   (gesturegen.config.BuildWindowsParams)
 """
 from __future__ import annotations
 
 import argparse
-import shutil
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -18,13 +19,14 @@ import pandas as pd
 from tqdm import tqdm
 
 from gesturegen.config import BuildWindowsParams, DataSource, load_params, to_dict
-from gesturegen.data.rawformat import RawFormatError, RawStore, check_clip
+from gesturegen.data.rawformat import RawStore, RecordError, check_clip
 from gesturegen.data.skeleton import Skeleton, get_skeleton
 from gesturegen.data.windows import WindowSpec, cut_clip
-from gesturegen.data.windowstore import WINDOWS_FORMAT, WINDOWS_VERSION, NpyAppender
-from gesturegen.io import write_json
+from gesturegen.data.windowstore import WINDOW_ARRAYS, WINDOWS_FORMAT, WINDOWS_VERSION, NpyAppender, array_checksums
+from gesturegen.io import replace_on_success, write_json
 
 SPLITS = ("train", "val", "test")
+BAD_RECORD_COLUMNS = ["split", "raw_file", "key", "source_file", "source_key", "vid", "clip", "reason", "detail"]
 
 
 class BuildWindowsError(RuntimeError):
@@ -42,17 +44,19 @@ def _cut_split(store: RawStore, split_dir: Path, skeleton: Skeleton, spec: Windo
     rejected: Counter = Counter()
     per_video: dict[str, Counter] = defaultdict(Counter)
     bad: Counter = Counter()
+    bad_rows: list[tuple] = []   # BAD_RECORD_COLUMNS; keys are the source's (convert_raw keeps them)
     seen_vids: list[str] = []
     clips = 0
     clip_s = covered_s = 0.0
     for key in tqdm(store.keys(), desc=f"build_windows {split_dir.name}", unit="video", leave=False):
         try:
             video = store.read(key)
-        except RawFormatError:
+        except RecordError as e:
             if p.on_bad_record == "error":
                 raise
             bad["corrupt_value"] += 1
             per_video[f"<key {key}>"]["corrupt_value"] += 1
+            bad_rows.append((split_dir.name, str(store.path), key, store.source, key, "", "", e.reason, e.detail))
             continue
         vid = str(video["vid"])
         seen_vids.append(vid)
@@ -60,10 +64,13 @@ def _cut_split(store: RawStore, split_dir: Path, skeleton: Skeleton, spec: Windo
             problem = check_clip(clip, skeleton.n_joints, source.words_unit, p.sample_rate_hz)
             if problem is not None:
                 if p.on_bad_record == "error":
+                    origin = f" (from {store.source}, key {key})" if store.source != str(store.path) else ""
                     raise BuildWindowsError(
-                        f"{store.path}: key {key} (vid {vid!r}) clip {ci}: {problem.message}. Fix the source "
+                        f"{store.path}: key {key} (vid {vid!r}) clip {ci}{origin}: {problem.message}. Fix the source "
                         f"data, or set build_windows.on_bad_record: skip to count such clips and go on")
                 bad[problem.reason] += 1
+                bad_rows.append((split_dir.name, str(store.path), key, store.source, key, vid, ci, problem.reason,
+                                 problem.message))
                 per_video[vid][problem.reason] += 1
                 continue
             clips += 1
@@ -84,7 +91,7 @@ def _cut_split(store: RawStore, split_dir: Path, skeleton: Skeleton, spec: Windo
                 vids.append(vid)
     for a in (vec, pos, aud):
         a.close()
-    return dict(rows=rows, words=words, vids=vids, rejected=rejected, per_video=per_video, bad=bad,
+    return dict(rows=rows, words=words, vids=vids, rejected=rejected, per_video=per_video, bad=bad, bad_rows=bad_rows,
                 videos=seen_vids, clips=clips, clip_hours=clip_s / 3600, covered_hours=covered_s / 3600,
                 n=vec.n)
 
@@ -116,18 +123,16 @@ def _train_statistics(path: Path, poses_path: Path, chunk: int = 4096) -> tuple[
     return mean.astype(np.float32), std.astype(np.float32), (ps / count).astype(np.float32)
 
 
-def run(p: BuildWindowsParams, dataset: str, source: DataSource, raw: Path, out_dir: Path) -> dict:
+def run(p: BuildWindowsParams, dataset: str, source: DataSource, raw: Path, windows_dir: Path) -> dict:
+    """Write the windows into windows_dir (a new folder: main() passes a staging path); returns the metrics."""
     skeleton = get_skeleton(source.skeleton)
     spec = WindowSpec.from_params(p)
     pub_pose, pub_vec = skeleton.published_means()
-    windows_dir = out_dir / "windows"
-    if windows_dir.exists():
-        shutil.rmtree(windows_dir)
     windows_dir.mkdir(parents=True)
 
     parts = {}
     for split in SPLITS:
-        with RawStore(raw / split) as store:
+        with RawStore(raw / split, tolerate_bad_records=p.on_bad_record == "skip") as store:
             if len(store) == 0:
                 raise BuildWindowsError(f"{raw / split}: the split is empty (0 videos); every split needs data "
                                         f"(re-run convert_raw / make_demo_data, or check data/{dataset}/{split})")
@@ -173,7 +178,7 @@ def run(p: BuildWindowsParams, dataset: str, source: DataSource, raw: Path, out_
             "span_frames": spec.span_frames, "sample_rate_hz": spec.sample_rate_hz,
             "audio_samples": spec.audio_samples, "dim": skeleton.dim, "n_joints": skeleton.n_joints,
             "body_dim": skeleton.body_dim, "hand_dim": skeleton.hand_dim, "normalization": p.normalization,
-            "params": to_dict(p)})
+            "params": to_dict(p), "checksums": array_checksums(d, WINDOW_ARRAYS)})  # of the final bytes
         for vid, counts in sorted(part["per_video"].items()):
             rej_rows += [(split, video_id.get(vid, -1), vid, r, n) for r, n in sorted(counts.items())]
         metrics[split] = {
@@ -183,6 +188,8 @@ def run(p: BuildWindowsParams, dataset: str, source: DataSource, raw: Path, out_
         }
     pd.DataFrame(rej_rows, columns=["split", "video_id", "vid", "reason", "count"]).to_csv(
         windows_dir / "rejections.csv", index=False)
+    pd.DataFrame([r for part in parts.values() for r in part["bad_rows"]], columns=BAD_RECORD_COLUMNS).to_csv(
+        windows_dir / "bad_records.csv", index=False)
     metrics["total"] = {k: sum(metrics[s][k] for s in SPLITS)
                         for k in ("windows", "videos", "clips", "clip_hours", "speech_hours")}
     return metrics
@@ -198,8 +205,9 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params(args.params)
     if args.dataset not in params.data_sources:
         ap.error(f"--dataset {args.dataset!r} is not under data_sources in {args.params}")
-    metrics = run(params.build_windows, args.dataset, params.data_sources[args.dataset], args.raw, args.out_dir)
-    write_json(args.out_dir / "metrics.json", metrics)
+    with replace_on_success(args.out_dir / "windows", args.out_dir / "metrics.json") as (windows_dir, metrics_file):
+        metrics = run(params.build_windows, args.dataset, params.data_sources[args.dataset], args.raw, windows_dir)
+        write_json(metrics_file, metrics)
     t = metrics["total"]
     print(f"build_windows {args.dataset}: {t['windows']} windows "
           + ", ".join(f"{s} {metrics[s]['windows']}" for s in SPLITS) + f"; {t['speech_hours'] * 60:.1f} min speech")

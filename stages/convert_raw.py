@@ -1,14 +1,19 @@
 """Convert one dataset's raw clip LMDBs (official pyarrow ones, or ours) to our encoding, losslessly.
 
-Reads   <src>/{train,val,test}   (official TED Expressive / AQGT LMDBs, converted in the isolated legacy env,
-                                  or LMDBs already in our encoding, re-encoded and so validated)
-Writes  <out-dir>/raw/{train,val,test}, <out-dir>/metrics.json
+Reads   <src>/{train,val,test}   (official TED Expressive / AQGT LMDBs, read by the worker of the legacy env that
+                                  `python -m gesturegen.data.legacy setup` creates, or LMDBs already in our encoding,
+                                  re-encoded and so validated)
+Writes  <out-dir>/raw/{train,val,test}   our encoding, keys kept from the source, source path in `__format__`
+        <out-dir>/raw/skipped.csv        every record skipped with on_corrupt: skip (header only when none)
+        <out-dir>/metrics.json
+        all or nothing: on an error the previous outputs stay as they were (gesturegen.io.replace_on_success)
 Params  params.yaml → convert_raw, data_sources[<dataset>]   (gesturegen.config.ConvertRawParams, DataSource)
 """
 from __future__ import annotations
 
 import argparse
-import shutil
+import csv
+import sys
 from collections.abc import Iterable, Iterator
 from contextlib import closing
 from pathlib import Path
@@ -17,11 +22,19 @@ from tqdm import tqdm
 
 from gesturegen.config import ConvertRawParams, DataSource, load_params
 from gesturegen.data import rawformat
-from gesturegen.data.legacy import BadRecord, SourceSplit, canonicalize_video, check_video, open_source
-from gesturegen.io import write_json
+from gesturegen.data.legacy import (
+    LEGACY_FORMAT,
+    BadRecord,
+    SourceSplit,
+    canonicalize_video,
+    legacy_python,
+    open_source,
+)
+from gesturegen.io import replace_on_success, write_json
 
 SPLITS = ("train", "val", "test")
 _COUNTS = ("videos", "clips", "hours", "words", "skipped_corrupt")
+SKIPPED_COLUMNS = ("split", "source_file", "source_key", "vid", "reason", "detail")
 
 
 def _clip_seconds(clip: object) -> float:
@@ -31,48 +44,64 @@ def _clip_seconds(clip: object) -> float:
         return 0.0
 
 
-def _videos(source: SourceSplit, p: ConvertRawParams, stats: dict, desc: str) -> Iterator[dict]:
-    """The source's videos, canonicalised, in key order; corrupt ones raise or (on_corrupt: skip) are counted."""
+def _videos(source: SourceSplit, split: str, p: ConvertRawParams, stats: dict, skipped: list[dict],
+            python: Path | None, desc: str) -> Iterator[tuple[str, dict]]:
+    """The source's (key, video) pairs, canonicalised and validated, in key order; corrupt ones raise or
+    (on_corrupt: skip) are counted and listed."""
     # closing(): stop the legacy worker / close the LMDB at once when a corrupt value raises
-    with closing(source.records()) as records, tqdm(records, total=source.n_videos, desc=desc, unit="video") as bar:
-        yield from _checked(bar, source.path, p, stats)
+    with closing(source.records(python)) as records, tqdm(records, total=source.n_videos, desc=desc,
+                                                          unit="video") as bar:
+        yield from _checked(bar, source.path, split, p, stats, skipped)
 
 
-def _checked(records: Iterable, path: Path, p: ConvertRawParams, stats: dict) -> Iterator[dict]:
+def _checked(records: Iterable, path: Path, split: str, p: ConvertRawParams, stats: dict,
+             skipped: list[dict]) -> Iterator[tuple[str, dict]]:
     for key, video in records:
-        problem = video.error if isinstance(video, BadRecord) else check_video(video)
-        if problem is None:
-            try:
-                video = canonicalize_video(video)
-            except ValueError as e:
-                problem = str(e)
+        if isinstance(video, BadRecord):
+            reason, problem = video.reason, video.error
+        else:
+            reason, problem = "bad_record", None
+            found = rawformat.check_video(video)
+            if found is None:
+                try:
+                    video = canonicalize_video(video)
+                except ValueError as e:
+                    found = rawformat.ClipProblem("bad_record", str(e))
+            found = found or rawformat.check_record(video)
+            if found is not None:
+                reason, problem = found.reason, found.message
         if problem is not None:
+            vid = video.get("vid", "") if isinstance(video, dict) else ""
             if p.on_corrupt == "skip":
                 stats["skipped_corrupt"] += 1
+                skipped.append({"split": split, "source_file": str(path), "source_key": key, "vid": vid,
+                                "reason": reason, "detail": problem})
                 continue
             raise rawformat.RawFormatError(
-                f"{path}: key {key}: corrupt value ({problem}). Fix: replace this split with an intact copy "
-                f"(see data/README.md), or set `convert_raw: on_corrupt: skip` in params.yaml to count and skip it")
+                f"{path}: key {key}{f' (vid {vid!r})' if vid else ''}: corrupt value ({problem}). Fix: replace this "
+                f"split with an intact copy (see data/README.md), or set `convert_raw: on_corrupt: skip` in "
+                f"params.yaml to count and skip it (listed in raw/skipped.csv)")
         clips = video["clips"]
         stats["videos"] += 1
         stats["clips"] += len(clips)
         stats["hours"] += sum(_clip_seconds(c) for c in clips) / 3600.0
         stats["words"] += sum(len(c.get("words") or []) for c in clips if isinstance(c, dict))
-        yield video
+        yield key, video
 
 
-def convert_split(source: SourceSplit, dest: Path, dataset: str, data_source: DataSource,
-                  p: ConvertRawParams) -> dict:
-    """Write `source` to `dest` in our encoding, keys renumbered 0..N-1; returns the split's counts."""
+def convert_split(source: SourceSplit, dest: Path, dataset: str, data_source: DataSource, p: ConvertRawParams,
+                  skipped: list[dict], python: Path | None = None) -> dict:
+    """Write `source` to `dest` in our encoding, keeping its keys; returns the split's counts."""
     if source.n_videos == 0:
         raise rawformat.RawFormatError(f"{source.path}: the LMDB holds no videos; put the split's data there "
                                        f"(see data/README.md)")
     meta = {"dataset": dataset, "skeleton": data_source.skeleton, "words_unit": data_source.words_unit,
-            "source_format": source.format, "source": str(source.path)}
+            "source_format": source.format, "source": str(source.path), "keys": "source"}
     if source.meta:
         meta["source_meta"] = {k: v for k, v in source.meta.items() if k not in ("format", "version", "n_videos")}
     stats: dict = {k: 0 for k in _COUNTS}
-    n = rawformat.write_store(dest, _videos(source, p, stats, f"{dataset}/{dest.name}"), meta)
+    n = rawformat.write_store(dest, _videos(source, dest.name, p, stats, skipped, python, f"{dataset}/{dest.name}"),
+                              meta)
     if n == 0:
         raise rawformat.RawFormatError(f"{source.path}: all {stats['skipped_corrupt']} videos are corrupt; "
                                        f"nothing to convert")
@@ -80,20 +109,23 @@ def convert_split(source: SourceSplit, dest: Path, dataset: str, data_source: Da
     return stats
 
 
-def run(p: ConvertRawParams, dataset: str, data_source: DataSource, src: Path, out_dir: Path) -> dict:
-    """Convert <src>/{train,val,test} into <out_dir>/raw/; returns the metrics (per split and total)."""
-    sources = {split: open_source(src / split) for split in SPLITS}  # fail on a missing split before any work
-    out_dir.mkdir(parents=True, exist_ok=True)
-    partial = out_dir / "raw.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    try:
-        metrics: dict = {split: convert_split(sources[split], partial / split, dataset, data_source, p)
-                         for split in SPLITS}
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    shutil.rmtree(out_dir / "raw", ignore_errors=True)
-    partial.rename(out_dir / "raw")
+def write_skipped(path: Path, skipped: list[dict]) -> None:
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, SKIPPED_COLUMNS)
+        writer.writeheader()
+        writer.writerows(skipped)
+
+
+def run(p: ConvertRawParams, dataset: str, data_source: DataSource, src: Path, raw_dir: Path) -> dict:
+    """Convert <src>/{train,val,test} into raw_dir (which must not exist yet); returns the metrics."""
+    # every split is checked (header, digest or format) and the legacy env found before any work
+    sources = {split: open_source(src / split, p.on_corrupt == "skip") for split in SPLITS}
+    python = legacy_python() if any(s.format == LEGACY_FORMAT for s in sources.values()) else None
+    raw_dir.mkdir(parents=True)
+    skipped: list[dict] = []
+    metrics: dict = {split: convert_split(sources[split], raw_dir / split, dataset, data_source, p, skipped, python)
+                     for split in SPLITS}
+    write_skipped(raw_dir / "skipped.csv", skipped)
     metrics["total"] = {k: sum(metrics[s][k] for s in SPLITS) for k in _COUNTS}
     metrics["total"]["hours"] = round(metrics["total"]["hours"], 6)
     return metrics
@@ -110,8 +142,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.dataset not in params.data_sources:
         ap.error(f"--dataset {args.dataset!r}: not under data_sources in {args.params} "
                  f"(known: {sorted(params.data_sources)})")
-    metrics = run(params.convert_raw, args.dataset, params.data_sources[args.dataset], args.src, args.out_dir)
-    write_json(args.out_dir / "metrics.json", metrics)
+    with replace_on_success(args.out_dir / "raw", args.out_dir / "metrics.json") as (raw_dir, metrics_file):
+        metrics = run(params.convert_raw, args.dataset, params.data_sources[args.dataset], args.src, raw_dir)
+        write_json(metrics_file, metrics)
+    n = metrics["total"]["skipped_corrupt"]
+    if n:
+        print(f"convert_raw {args.dataset}: skipped {n} corrupt record(s), listed in "
+              f"{args.out_dir / 'raw' / 'skipped.csv'}", file=sys.stderr)
 
 
 if __name__ == "__main__":

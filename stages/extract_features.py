@@ -1,7 +1,8 @@
 """Speech and text features for every window: per motion frame (N, T, D) and pooled per window (N, D).
 
 Reads   <windows>/{train,val,test}/   build_windows splits (audio.npy, windows.csv, words.csv, meta.json)
-Writes  <out-dir>/features/<split>/{audio_frames,audio_pooled,text_frames,text_pooled}.npy + meta.json
+Writes  <out-dir>/features/<split>/{audio_frames,audio_pooled,text_frames,text_pooled}.npy + meta.json (with their
+        checksums)
         <out-dir>/features/audio_projection.safetensors   (data2vec audio with pooling: projection only)
         <out-dir>/metrics.json            headline: per-frame audio and text dims, device
         <out-dir>/report.json             windows, frames and audio seconds per split; encoders; dims; compute
@@ -21,7 +22,7 @@ from tqdm import tqdm
 
 from gesturegen.compute import use_compute
 from gesturegen.config import ComputeParams, ExtractFeaturesParams, load_params, to_dict
-from gesturegen.data.windowstore import NpyAppender, WindowSplit, open_split
+from gesturegen.data.windowstore import NpyAppender, WindowSplit, array_checksums, open_split
 from gesturegen.features import (
     ARRAY_NAMES,
     FEATURES_FORMAT,
@@ -141,7 +142,8 @@ def _extract(p: ExtractFeaturesParams, device: str, seed: int, dataset: str, spl
             "audio_projection": projection.name if projection else None,
             "windows": {"dataset": meta_w.get("dataset"), "split": meta_w.get("split"),
                         "n_windows": meta_w["n_windows"], "n_frames": meta_w["n_frames"]},
-            "params": to_dict(p), "seed": seed})
+            "params": to_dict(p), "seed": seed,
+            "checksums": array_checksums(features / name, ARRAY_NAMES)})  # of the final bytes; open_features checks
         report[name] = m
     return report, timings
 

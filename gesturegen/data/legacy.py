@@ -1,13 +1,16 @@
 """convert_raw's input: official (pyarrow.serialize) LMDBs via an isolated env, or ours; the canonical clip form.
 
 `pyarrow.serialize` was removed from pyarrow; pyarrow==11 with numpy<2 (envs/legacy.txt) still reads it but cannot
-share our environment. `ensure_legacy_env` finds or creates that venv; `iter_legacy_videos` runs
-gesturegen/data/legacy_worker.py inside it and decodes what it streams, in OUR encoding (rawformat.encode);
-`write_legacy_store` writes an official-format LMDB (for tests). `open_source` recognises either format, and
-`canonicalize_video` is the form convert_raw stores.
+share our environment. That venv is made only by an explicit step, `python -m gesturegen.data.legacy setup`
+(`setup_legacy_env`); stages find it with `legacy_python`, which never installs anything and names the setup command
+when the env is missing or broken. `iter_legacy_videos` runs gesturegen/data/legacy_worker.py inside it (crash
+isolation: a damaged file can kill the worker, never the stage) and decodes what it streams, in OUR encoding;
+`write_legacy_store` writes an official-format LMDB (for tests). `open_source` recognises either format after
+checking the LMDB header, and `canonicalize_video` is the form convert_raw stores.
 """
 from __future__ import annotations
 
+import argparse
 import collections
 import contextlib
 import fcntl
@@ -22,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import lmdb
 import msgpack
 import numpy as np
 
@@ -33,19 +35,21 @@ ENV_VAR = "GESTUREGEN_LEGACY_ENV"
 REPO_ROOT = Path(gesturegen.__file__).resolve().parent.parent  # the worker imports gesturegen from here
 REQUIREMENTS = REPO_ROOT / "envs" / "legacy.txt"
 _MARKER = ".gesturegen-legacy-ok"  # holds the hash of the requirements the env was built from
+SETUP_COMMAND = "python -m gesturegen.data.legacy setup"
 _PROBE = ("import numpy, pyarrow, lmdb, msgpack; assert numpy.__version__ < '2', numpy.__version__; "
           "assert hasattr(pyarrow, 'deserialize'); import gesturegen.data.rawformat")
 
 
 class LegacyEnvError(RuntimeError):
-    """The isolated environment cannot be created or used; the message says how to make it by hand."""
+    """The isolated environment is missing, broken or cannot be created; the message says how to make it."""
 
 
 @dataclass(frozen=True)
 class BadRecord:
-    """A value that could not be read (yielded in place of the video); `error` names the exception."""
+    """A value that could not be read (yielded in place of the video): `reason` a short code, `error` the text."""
     key: str
     error: str
+    reason: str = "undecodable"
 
 
 # --- the isolated environment -----------------------------------------------------------------------------------
@@ -134,19 +138,23 @@ def _locked(env_dir: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def ensure_legacy_env(log: IO[str] | None = None) -> Path:
-    """The legacy env's python, creating the env (python -m venv + pip install -r envs/legacy.txt) if needed."""
-    log = log or sys.stderr
-    env_dir, digest = legacy_env_dir(), _requirements_hash()
+def _marker_ok(env_dir: Path) -> bool:
     marker = env_dir / _MARKER
+    return marker.is_file() and marker.read_text().strip() == _requirements_hash()
+
+
+def setup_legacy_env(log: IO[str] | None = None) -> Path:
+    """Create (python -m venv + pip install -r envs/legacy.txt) or validate the legacy env; returns its python.
+
+    The one place that installs anything (needs PyPI); run it as `python -m gesturegen.data.legacy setup`.
+    """
+    log = log or sys.stderr
+    env_dir = legacy_env_dir()
     python = _python(env_dir)
-    if python.exists() and marker.is_file() and marker.read_text().strip() == digest:
-        return python
     with _locked(env_dir):
-        if python.exists() and marker.is_file() and marker.read_text().strip() == digest:
-            return python  # another process made it while we waited
-        if python.exists() and not marker.is_file() and _probe(python) is None:
-            return python  # made by hand and working
+        if python.exists() and (_marker_ok(env_dir) or not (env_dir / _MARKER).is_file()) and _probe(python) is None:
+            _probed[python] = None
+            return python  # made earlier (by us or by hand) and working
         created = not env_dir.exists()
         print(f"[gesturegen legacy env] setting up {env_dir} from {REQUIREMENTS} (once; takes a minute)",
               file=log, flush=True)
@@ -163,8 +171,39 @@ def ensure_legacy_env(log: IO[str] | None = None) -> Path:
         if problem is not None:
             raise LegacyEnvError(f"the legacy environment {env_dir} was installed but cannot run the worker: "
                                  f"{problem}\n{_by_hand(env_dir)}")
-        marker.write_text(digest + "\n")
-        print(f"[gesturegen legacy env] ready: {python}", file=log, flush=True)
+        (env_dir / _MARKER).write_text(_requirements_hash() + "\n")
+        _probed[python] = None
+    return python
+
+
+_probed: dict[Path, str | None] = {}  # python -> problem (None: works), probed once per process
+
+
+def _not_ready(env_dir: Path, what: str) -> LegacyEnvError:
+    return LegacyEnvError(
+        f"reading official (pyarrow.serialize) LMDBs needs the isolated legacy environment (pyarrow 11, "
+        f"envs/legacy.txt), and {what}. Stages never install anything; create it once (needs PyPI, about 20 s) with\n"
+        f"  {SETUP_COMMAND}\n"
+        f"(it goes to {env_dir}; set ${ENV_VAR} to put it elsewhere or to use an existing environment with those "
+        f"packages), then re-run.")
+
+
+def legacy_python() -> Path:
+    """The legacy env's python if it is set up and works; never creates or installs anything.
+
+    Raises LegacyEnvError naming `python -m gesturegen.data.legacy setup` (and $GESTUREGEN_LEGACY_ENV) otherwise.
+    """
+    env_dir = legacy_env_dir()
+    python = _python(env_dir)
+    if not python.exists():
+        where = f"${ENV_VAR}={os.environ[ENV_VAR]}" if os.environ.get(ENV_VAR) else str(env_dir)
+        raise _not_ready(env_dir, f"it is not set up ({where} has no bin/python)")
+    if (env_dir / _MARKER).is_file() and not _marker_ok(env_dir):
+        raise _not_ready(env_dir, f"{env_dir} was made from an older envs/legacy.txt")
+    if python not in _probed:
+        _probed[python] = _probe(python)
+    if _probed[python] is not None:
+        raise _not_ready(env_dir, f"the one at {env_dir} is broken ({_probed[python]})")
     return python
 
 
@@ -183,15 +222,18 @@ def _stderr_tail(fh: IO[bytes], n: int = 20) -> str:
 def iter_legacy_videos(lmdb_path: str | Path, python: Path | None = None) -> Iterator[tuple[str, dict | BadRecord]]:
     """Every (key, video) of an official LMDB, in key order; a value that does not deserialize gives a BadRecord.
 
-    Raises LegacyEnvError if the worker dies (the message has its stderr).
+    The LMDB header is checked before the worker starts. Raises RawFormatError naming the file and the last key
+    read if the worker is killed by a signal or LMDB reports damage (the file is corrupt after that key), and
+    LegacyEnvError if the worker fails otherwise (the message has its stderr).
     """
     lmdb_path = Path(lmdb_path).resolve()
-    python = python or ensure_legacy_env()
+    rawformat.check_lmdb_header(lmdb_path)
+    python = python or legacy_python()
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(_worker_cmd(python, "read", lmdb_path), stdout=subprocess.PIPE, stderr=err,
                                 env=worker_environ())
         assert proc.stdout is not None
-        last_key, done = None, False
+        last_key, done, fatal = None, False, None
         try:
             # max_buffer_size=0: no 100 MiB cap; an AQGT video with float64 audio can be large
             for frame in msgpack.Unpacker(proc.stdout, raw=False, max_buffer_size=0):
@@ -200,19 +242,29 @@ def iter_legacy_videos(lmdb_path: str | Path, python: Path | None = None) -> Ite
                     last_key = frame[1]
                     try:
                         video = rawformat.decode(frame[2])
-                    except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError) as e:
+                    except rawformat._DECODE_ERRORS as e:
                         video = BadRecord(frame[1], f"undecodable frame from the worker ({e})")
                     yield frame[1], video
                 elif kind == "error":
                     last_key = frame[1]
-                    yield frame[1], BadRecord(frame[1], frame[2])
+                    yield frame[1], BadRecord(frame[1], frame[3], frame[2])
+                elif kind == "fatal":
+                    fatal = frame[1]
                 elif kind == "end":
                     done = True
             rc = proc.wait()
+            after = f"after key {last_key} (the last record read)" if last_key is not None else \
+                "before the first record"
+            if rc < 0 or fatal is not None:
+                how = (f"was killed by {rawformat.signal_name(rc)}" if rc < 0 else f"stopped: {fatal}")
+                raise rawformat.RawFormatError(
+                    f"{lmdb_path}: reading the official LMDB in the legacy worker {how} {after}: the file is damaged "
+                    f"there (the next record, or the LMDB pages leading to it). Replace this split with an intact "
+                    f"copy (see data/README.md)")
             if not done or rc != 0:
-                after = f"after key {last_key}" if last_key is not None else "before the first key"
-                raise LegacyEnvError(f"{lmdb_path}: the legacy worker stopped {after} (exit {rc}); if a value "
-                                     f"crashed pyarrow, the next key is corrupt. Its stderr:\n{_stderr_tail(err)}")
+                raise LegacyEnvError(f"{lmdb_path}: the legacy worker stopped {after} (exit {rc}). Its stderr:\n"
+                                     f"{_stderr_tail(err)}\nIf the environment is broken, re-create it: "
+                                     f"{SETUP_COMMAND}")
         finally:
             if proc.poll() is None:  # the consumer stopped early, or we raised
                 proc.kill()
@@ -223,7 +275,7 @@ def iter_legacy_videos(lmdb_path: str | Path, python: Path | None = None) -> Ite
 def write_legacy_store(lmdb_path: str | Path, videos: Iterable[dict], python: Path | None = None) -> int:
     """Write videos to a new official-format LMDB (pyarrow.serialize values, keys '%010d'); for tests."""
     lmdb_path = Path(lmdb_path).resolve()
-    python = python or ensure_legacy_env()
+    python = python or legacy_python()
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(_worker_cmd(python, "write", lmdb_path), stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=err, env=worker_environ())
@@ -256,28 +308,29 @@ class SourceSplit:
     format: str      # LEGACY_FORMAT or rawformat.FORMAT_NAME
     n_videos: int
     meta: dict       # our `__format__` record; {} for an official LMDB
+    tolerate_bad_records: bool = False  # ours: open even if damage is confined to single records (skip them)
 
-    def records(self) -> Iterator[tuple[str, dict | BadRecord]]:
+    def records(self, python: Path | None = None) -> Iterator[tuple[str, dict | BadRecord]]:
+        """(key, video) in key order; a value that fails its checksum or does not decode gives a BadRecord."""
         if self.format == LEGACY_FORMAT:
-            yield from iter_legacy_videos(self.path)
+            yield from iter_legacy_videos(self.path, python)
             return
-        env = lmdb.open(str(self.path), readonly=True, lock=False, readahead=False, subdir=True)
-        try:
-            with env.begin() as txn:
-                for key, value in txn.cursor():
-                    if key == rawformat.META_KEY:
-                        continue
-                    try:
-                        video: dict | BadRecord = rawformat.decode(value)
-                    except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as e:
-                        video = BadRecord(key.decode(errors="replace"), f"{type(e).__name__}: {e}")
-                    yield key.decode(errors="replace"), video
-        finally:
-            env.close()
+        with rawformat.RawStore(self.path, self.tolerate_bad_records) as store:
+            for key in store.keys():  # noqa: SIM118 - keys, not (key, video) pairs
+                try:
+                    video: dict | BadRecord = store.read(key)
+                except rawformat.RecordError as e:
+                    video = BadRecord(key, e.detail, e.reason)
+                yield key, video
 
 
-def open_source(path: str | Path) -> SourceSplit:
-    """Recognise one split's LMDB; raises RawFormatError (naming the path and what to put there) if unusable."""
+def open_source(path: str | Path, tolerate_bad_records: bool = False) -> SourceSplit:
+    """Recognise one split's LMDB; raises RawFormatError (naming the path and what to put there) if unusable.
+
+    The header is checked first (a truncated file is refused before anything maps it). Ours (with digest.json) is
+    verified as RawStore does; an LMDB without a digest is probed for a `__format__` record in a child process and,
+    without one, is an official LMDB (read later by the legacy worker only).
+    """
     path = Path(path)
     if not path.exists():
         raise rawformat.RawFormatError(
@@ -286,17 +339,17 @@ def open_source(path: str | Path) -> SourceSplit:
     if not rawformat.looks_like_lmdb(path):
         raise rawformat.RawFormatError(f"{path}: not an LMDB directory (no data.mdb inside); put the split's "
                                        f"LMDB directory itself there, see data/README.md")
-    env = lmdb.open(str(path), readonly=True, lock=False, readahead=False, subdir=True)
-    try:
-        with env.begin() as txn:
-            ours = txn.get(rawformat.META_KEY) is not None
-        n_entries = int(env.stat()["entries"])
-    finally:
-        env.close()
-    if not ours:
-        return SourceSplit(path, LEGACY_FORMAT, n_entries, {})
-    with rawformat.RawStore(path) as store:  # validates the `__format__` record
-        return SourceSplit(path, rawformat.FORMAT_NAME, len(store), dict(store.meta))
+    header = rawformat.check_lmdb_header(path)
+    if not (path / rawformat.DIGEST_FILE).is_file():
+        probe = rawformat.probe_meta(path)
+        if probe.failure:
+            raise rawformat.RawFormatError(
+                f"{path}: the LMDB is damaged: looking it up in a separate process {probe.failure}; replace it with "
+                f"an intact copy (see data/README.md)")
+        if probe.meta is None:
+            return SourceSplit(path, LEGACY_FORMAT, header.entries, {})
+    with rawformat.RawStore(path, tolerate_bad_records) as store:  # digest, `__format__` record, key count
+        return SourceSplit(path, rawformat.FORMAT_NAME, len(store), dict(store.meta), tolerate_bad_records)
 
 
 # --- canonical form ---------------------------------------------------------------------------------------------
@@ -335,15 +388,27 @@ def canonicalize_clip(clip: Any) -> Any:
     return clip
 
 
-def check_video(video: Any) -> str | None:
-    """What is wrong with a decoded video's top level, or None."""
-    if not isinstance(video, dict):
-        return f"expected a dict with 'vid' and 'clips', got {type(video).__name__}"
-    if "vid" not in video or not isinstance(video.get("clips"), list):
-        return f"expected a dict with 'vid' and a list 'clips', got keys {sorted(map(str, video))[:8]}"
-    return None
-
-
 def canonicalize_video(video: dict) -> dict:
     """The video with every clip canonicalised (see canonicalize_clip); all other fields kept."""
     return {**video, "clips": [canonicalize_clip(c) for c in video["clips"]]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m gesturegen.data.legacy",
+                                 description="The isolated pyarrow 11 environment that reads official LMDBs.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    sub.add_parser("setup", help="create the environment from envs/legacy.txt (needs PyPI), or validate it")
+    sub.add_parser("check", help="validate the environment without installing anything")
+    args = ap.parse_args(argv)
+    try:
+        python = setup_legacy_env() if args.command == "setup" else legacy_python()
+    except LegacyEnvError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"legacy environment ready: {python.parent.parent}\n  python: {python}\n"
+          f"  convert_raw finds it there{'' if os.environ.get(ENV_VAR) else f' (or set {ENV_VAR} to a folder)'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

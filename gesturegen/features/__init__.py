@@ -6,7 +6,8 @@ On disk, one folder per split (written by the extract_features stage):
     <split>/audio_pooled.npy  float32 (N, Dpa)     one vector for the window's whole audio span
     <split>/text_frames.npy   float32 (N, T, Dt)   word vectors placed on the frames through the word timings
     <split>/text_pooled.npy   float32 (N, Dpt)     one sentence vector for the window's words
-    <split>/meta.json         shapes, dims, encoders (model folder + sha256 of its files), fps, silence handling
+    <split>/meta.json         shapes, dims, encoders (model folder + sha256 of its files), fps, silence handling,
+                              and `checksums` of the four arrays (gesturegen.data.windowstore.array_checksums)
 
 Encoders (all take numpy in and give float32 numpy out):
     audio.DefaultAudioEncoder       log-mel + onset strength + RMS + pyin pitch at exactly the motion fps (offline)
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from gesturegen.data.windowstore import WindowSplit
 
 FEATURES_FORMAT = "gesturegen-features"
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2
 ARRAY_NAMES = ("audio_frames", "audio_pooled", "text_frames", "text_pooled")
 
 # A word is (text, start_s, end_s) with times in seconds relative to the window start (frame 0).
@@ -166,8 +167,12 @@ class FeatureSplit:
         return self.audio_frames.shape[0]
 
 
-def open_features(split_dir: str | Path, windows: WindowSplit | None = None) -> FeatureSplit:
-    """Memory-map a feature split and validate it against its meta.json and, if given, the windows split."""
+def open_features(split_dir: str | Path, windows: WindowSplit | None = None, verify: bool = True) -> FeatureSplit:
+    """Memory-map a feature split and validate it against its meta.json and, if given, the windows split.
+
+    By default the arrays are checked against the checksums in meta.json (one sequential read; a mismatch names the
+    file and the window rows); `verify=False` skips that for repeated opens in a hot loop.
+    """
     path = Path(split_dir)
     meta_path = path / "meta.json"
     if not meta_path.is_file():
@@ -176,7 +181,9 @@ def open_features(split_dir: str | Path, windows: WindowSplit | None = None) -> 
     if meta.get("format") != FEATURES_FORMAT or meta.get("version") != FEATURES_VERSION:
         raise FeatureError(f"{meta_path}: format {meta.get('format')!r} v{meta.get('version')!r}, expected "
                            f"{FEATURES_FORMAT!r} v{FEATURES_VERSION}; re-run extract_features")
-    from gesturegen.data.windowstore import mmap_arrays
+    from gesturegen.data.windowstore import mmap_arrays, verify_arrays
+    if sorted(meta.get("checksums") or {}) != sorted(ARRAY_NAMES):
+        raise FeatureError(f"{meta_path}: no checksums for {list(ARRAY_NAMES)}; re-run extract_features")
     arrays = mmap_arrays(path, ARRAY_NAMES, "extract_features", error=FeatureError)
     n, t = meta["n_windows"], meta["n_frames"]
     dims = meta["dims"]
@@ -191,4 +198,6 @@ def open_features(split_dir: str | Path, windows: WindowSplit | None = None) -> 
         if (n, t) != (wn, wt):
             raise FeatureError(f"{path}: feature folder does not match the windows {windows.path}: N={n} vs {wn}, "
                                f"frames={t} vs {wt}; re-run extract_features")
+    if verify:
+        verify_arrays(path, meta["checksums"], "extract_features", error=FeatureError)
     return FeatureSplit(path, meta, **arrays)

@@ -1,3 +1,5 @@
+import shutil
+
 import lmdb
 import numpy as np
 import pandas as pd
@@ -5,11 +7,21 @@ import pytest
 
 from gesturegen.data.rawformat import RawFormatError, write_store
 from gesturegen.data.skeleton import TED_EXPRESSIVE
-from gesturegen.data.windowstore import open_split
+from gesturegen.data.windowstore import ArrayIntegrityError, open_split
 from gesturegen.io import read_json
 from stages import build_windows
 from stages.build_windows import BuildWindowsError
 from tests.conftest import synthetic_clip, write_synthetic_dataset
+from tests.corruption import (
+    assert_failed_cleanly,
+    flip_bit,
+    leaf_node_offset,
+    leftovers,
+    middle_page,
+    overwrite_random,
+    run_module,
+    truncate,
+)
 
 
 def _run(raw, out, params):
@@ -42,6 +54,9 @@ def test_outputs_shapes_ids_and_normalisation(synthetic_raw, tmp_path, params_fi
     assert words.window.between(0, 35).all() and (words.end_s >= words.start_s).all()
     meta = train.meta
     assert meta["n_frames"] == 34 and meta["n_seed_frames"] == 4 and meta["fps"] == 15 and meta["dim"] == 126
+    assert sorted(meta["checksums"]) == ["audio", "dir_vec", "poses", "video_ids"]
+    assert list(pd.read_csv(w / "bad_records.csv").columns) == build_windows.BAD_RECORD_COLUMNS  # header only
+    assert pd.read_csv(w / "bad_records.csv").empty
 
 
 def test_published_normalisation_and_determinism(synthetic_raw, tmp_path, params_file):
@@ -71,7 +86,6 @@ def _write_split_with(raw, split, mutate):
     good = {"vid": "good", "clips": [synthetic_clip(rng, 0.0, 5.0)]}
     bad = {"vid": "bad", "clips": [synthetic_clip(rng, 0.0, 5.0), synthetic_clip(rng, 10.0, 5.0)]}
     mutate(bad["clips"][0])
-    import shutil
     shutil.rmtree(raw / split)
     write_store(raw / split, [good, bad])
 
@@ -94,6 +108,11 @@ def test_bad_records_error_or_counted_skip(synthetic_raw, tmp_path, params_file,
     assert m["val"]["clips"] == 2                     # the good video's clip and the bad video's second clip
     rej = pd.read_csv(tmp_path / "out/windows/rejections.csv")
     assert ((rej.vid == "bad") & (rej.reason == reason)).any()
+    bad = pd.read_csv(tmp_path / "out/windows/bad_records.csv", dtype={"key": str, "source_key": str})
+    assert bad.to_dict("records") == [{
+        "split": "val", "raw_file": str(synthetic_raw / "val"), "key": "0000000001",
+        "source_file": str(synthetic_raw / "val"), "source_key": "0000000001", "vid": "bad", "clip": 0,
+        "reason": reason, "detail": bad.detail[0]}] and text in bad.detail[0]
 
 
 def test_corrupt_value_error_or_skip(synthetic_raw, tmp_path, params_file):
@@ -101,10 +120,14 @@ def test_corrupt_value_error_or_skip(synthetic_raw, tmp_path, params_file):
     with env.begin(write=True) as txn:
         txn.put(b"0000000005", b"\xc1 not msgpack")
     env.close()
-    with pytest.raises(RawFormatError, match=r"test: key 0000000005: value is corrupt"):
+    with pytest.raises(RawFormatError, match=r"test: data.mdb does not match digest.json.*key 0000000005: checksum "
+                                             r"mismatch.*on_bad_record: skip"):
         _run(synthetic_raw, tmp_path / "out", params_file())
     m = _run(synthetic_raw, tmp_path / "out", params_file({"build_windows.on_bad_record": "skip"}, "s.yaml"))
     assert m["test"]["bad_records"] == {"corrupt_value": 1} and m["test"]["windows"] == 12
+    bad = pd.read_csv(tmp_path / "out/windows/bad_records.csv", dtype=str, keep_default_na=False)
+    assert bad[["split", "key", "source_key", "vid", "clip", "reason"]].values.tolist() == [
+        ["test", "0000000005", "0000000005", "", "", "checksum"]]
 
 
 def test_empty_and_missing_splits(tmp_path, params_file):
@@ -125,3 +148,98 @@ def test_unknown_dataset_is_a_usage_error(synthetic_raw, tmp_path, params_file):
     with pytest.raises(SystemExit):
         build_windows.main(["--params", str(params_file()), "--dataset", "nope", "--raw", str(synthetic_raw),
                             "--out-dir", str(tmp_path)])
+
+
+# --- damaged raw files: each names the file and the record, leaves no output, kills nothing -----------------------
+
+def _files(out):
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("damage, expected", [
+    (lambda f: truncate(f), r"train/data.mdb: truncated: \d+ bytes, but its header .*up to key 000000000\d"),
+    (lambda f: overwrite_random(f, middle_page(f)),
+     r"train: data.mdb does not match digest.json.*key 000000000\d: checksum mismatch"),
+    (lambda f: flip_bit(f, middle_page(f) + 1000, bit=5),
+     r"train: data.mdb does not match digest.json.*key 000000000\d: checksum mismatch"),
+])
+def test_damaged_raw_file_names_file_and_key_and_leaves_outputs(synthetic_raw, tmp_path, params_file, damage,
+                                                                 expected):
+    out = tmp_path / "out"
+    _run(synthetic_raw, out, params_file())
+    before = _files(out)
+    damage(synthetic_raw / "train" / "data.mdb")
+    for on_bad_record in ("error", "skip"):  # a file that is damaged as a whole is never skipped silently
+        p = params_file({"build_windows.on_bad_record": on_bad_record}, f"{on_bad_record}.yaml")
+        if on_bad_record == "skip" and "checksum" in expected:
+            m = _run(synthetic_raw, out, p)  # damage confined to one record: counted, named, skipped
+            bad = pd.read_csv(out / "windows/bad_records.csv", dtype=str)
+            assert m["train"]["bad_records"] == {"corrupt_value": 1} and bad.reason.tolist() == ["checksum"]
+            continue
+        with pytest.raises(RawFormatError, match=expected):
+            _run(synthetic_raw, out, p)
+        assert _files(out) == before and leftovers(out) == ["metrics.json", "windows"]
+
+
+def test_flipped_bit_that_crashes_lmdb_is_an_error_not_a_bus_error(synthetic_raw, tmp_path, params_file):
+    flip_bit(synthetic_raw / "val" / "data.mdb", leaf_node_offset(synthetic_raw / "val", b"0000000000") + 2, bit=7)
+    out = tmp_path / "out"
+    res = run_module("stages.build_windows", "--params", params_file(), "--dataset", "demo", "--raw", synthetic_raw,
+                     "--out-dir", out)
+    assert_failed_cleanly(res, f"{synthetic_raw / 'val'}: data.mdb does not match digest.json",
+                          "the scan crashed (SIGBUS) before the first key")
+    assert leftovers(out) == []
+
+
+def test_nan_audio_names_file_key_and_clip(synthetic_raw, tmp_path, params_file):
+    _write_split_with(synthetic_raw, "val", lambda c: c["audio_raw"].__setitem__(4000, np.nan))
+    with pytest.raises(BuildWindowsError, match=r"val: key 0000000001 \(vid 'bad'\) clip 0: audio_raw has 1 NaN/inf "
+                                                r"sample\(s\), first at sample 4000 \(0.250 s into the clip\)"):
+        _run(synthetic_raw, tmp_path / "out", params_file())
+    assert leftovers(tmp_path / "out") == []
+    m = _run(synthetic_raw, tmp_path / "out", params_file({"build_windows.on_bad_record": "skip"}, "skip.yaml"))
+    assert m["val"]["bad_records"] == {"nan_audio": 1}
+    assert np.isfinite(np.asarray(open_split(tmp_path / "out/windows/val").audio, np.float32)).all()
+
+
+def test_bad_records_name_the_source_that_convert_raw_read(synthetic_raw, tmp_path, params_file):
+    from stages import convert_raw
+    _write_split_with(synthetic_raw, "val", lambda c: c["words"].__setitem__(0, ["oops", 3.0, 2.0]))
+    convert_raw.main(["--params", str(params_file()), "--dataset", "demo", "--src", str(synthetic_raw),
+                      "--out-dir", str(tmp_path / "conv")])
+    raw = tmp_path / "conv" / "raw"
+    with pytest.raises(BuildWindowsError, match=rf"{raw / 'val'}: key 0000000001 \(vid 'bad'\) clip 0 \(from "
+                                                rf"{synthetic_raw / 'val'}, key 0000000001\): word 0"):
+        _run(raw, tmp_path / "out", params_file())
+    _run(raw, tmp_path / "out", params_file({"build_windows.on_bad_record": "skip"}, "skip.yaml"))
+    bad = pd.read_csv(tmp_path / "out/windows/bad_records.csv", dtype=str)
+    assert bad[["raw_file", "key", "source_file", "source_key", "reason"]].values.tolist() == [
+        [str(raw / "val"), "0000000001", str(synthetic_raw / "val"), "0000000001", "word_order"]]
+
+
+# --- the windows' own checksums ------------------------------------------------------------------------------------
+
+def test_window_arrays_are_verified_when_opened(synthetic_raw, tmp_path, params_file):
+    _run(synthetic_raw, tmp_path / "out", params_file())
+    split = tmp_path / "out" / "windows" / "train"
+    audio = split / "audio.npy"
+    row_bytes = 36267 * 2
+    flip_bit(audio, 128 + 20 * row_bytes + 5, bit=0)  # inside window 20 (after the 128-byte header)
+    with pytest.raises(ArrayIntegrityError, match=rf"{audio} \(checked against {split / 'meta.json'}\): the content "
+                                                  r"does not match its blake2b: rows \(windows\) 0-35 \(checked in "
+                                                  r"blocks of 64 rows\) changed after writing.*re-run build_windows"):
+        open_split(split)
+    assert len(open_split(split, verify=False)) == 36  # the escape for hot loops
+
+
+def test_truncated_window_array_is_a_clear_error(synthetic_raw, tmp_path, params_file):
+    _run(synthetic_raw, tmp_path / "out", params_file())
+    split = tmp_path / "out" / "windows" / "train"
+    poses = split / "poses.npy"
+    row_bytes = 34 * 43 * 3 * 4
+    with open(poses, "r+b") as fh:
+        fh.truncate(128 + 20 * row_bytes + 100)
+    for verify in (True, False):  # numpy's own message would be "mmap length is greater than file size"
+        with pytest.raises(ArrayIntegrityError, match=rf"{poses}: truncated: \d+ bytes, but its header says \(36, 34, "
+                                                      r"43, 3\) float32 \(631712 bytes\); only rows 0-19 are complete"):
+            open_split(split, verify=verify)

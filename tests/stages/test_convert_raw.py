@@ -1,7 +1,11 @@
 """convert_raw: lossless ours→ours and official(pyarrow)→ours conversion, and its errors on bad input."""
 from __future__ import annotations
 
+import csv
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import lmdb
@@ -13,6 +17,16 @@ from gesturegen.data import legacy, rawformat
 from gesturegen.data.rawformat import RawFormatError, RawStore
 from gesturegen.io import read_json
 from stages import convert_raw
+from tests.corruption import (
+    assert_failed_cleanly,
+    flip_bit,
+    leaf_node_offset,
+    leftovers,
+    middle_page,
+    overwrite_random,
+    run_module,
+    truncate,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SPLITS = ("train", "val", "test")
@@ -103,6 +117,13 @@ def _convert(tmp_path: Path, dataset: str, src: Path, out: Path, on_corrupt: str
     return read_json(out / "metrics.json")
 
 
+def _skipped(out: Path) -> list[dict]:
+    with open(out / "raw" / "skipped.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert (out / "raw" / "skipped.csv").read_text().splitlines()[0] == ",".join(convert_raw.SKIPPED_COLUMNS)
+    return rows
+
+
 def _read_all(path: Path) -> tuple[list[str], list[dict], dict]:
     with RawStore(path) as store:
         keys = store.keys()
@@ -148,8 +169,10 @@ def test_ours_copy_is_lossless(tmp_path, ours_src):
             _assert_same(g, w, f"{split}[{i}]")
         assert meta["dataset"] == "ted_expressive" and meta["skeleton"] == "ted_expressive"
         assert meta["source_format"] == "gesturegen-raw" and meta["source_meta"] == {"generator": "test"}
+        assert meta["source"] == str(src / split) and meta["keys"] == "source"
         _check_counts(metrics[split], _expected_counts(videos))
     _check_counts(metrics["total"], _expected_counts([v for vs in splits.values() for v in vs]))
+    assert _skipped(out) == []  # the report exists, header only
 
     # a rerun replaces <out-dir>/raw
     rawformat.write_store(src / "val2", splits["test"], {})
@@ -157,7 +180,7 @@ def test_ours_copy_is_lossless(tmp_path, ours_src):
     (src / "val2").rename(src / "val")
     _convert(tmp_path, "ted_expressive", src, out)
     assert _read_all(out / "raw" / "val")[1][0]["vid"] == "te0"
-    assert not (out / "raw.partial").exists()
+    assert leftovers(out) == ["metrics.json", "raw"]  # no staging folder left
 
 
 def test_canonicalize_clip():
@@ -174,18 +197,23 @@ def test_canonicalize_clip():
 def test_ours_corrupt_value(tmp_path, ours_src):
     src, splits = ours_src
     _put_garbage(src / "train", b"0000000001")
-    with pytest.raises(RawFormatError, match=r"train: key 0000000001: corrupt value.*on_corrupt: skip"):
+    with pytest.raises(RawFormatError, match=r"train: data.mdb does not match digest.json.*key 0000000001: checksum "
+                                             r"mismatch.*on_corrupt: skip"):
         _convert(tmp_path, "ted_expressive", src, tmp_path / "out")
-    assert not (tmp_path / "out" / "raw").exists()
+    assert leftovers(tmp_path / "out") == []
 
     metrics = _convert(tmp_path, "ted_expressive", src, tmp_path / "out", on_corrupt="skip")
     kept = [splits["train"][0], splits["train"][2]]
     _check_counts(metrics["train"], _expected_counts(kept, skipped=1))
     assert metrics["total"]["skipped_corrupt"] == 1
     keys, got, _ = _read_all(tmp_path / "out" / "raw" / "train")
-    assert keys == ["0000000000", "0000000001"]  # renumbered contiguously
+    assert keys == ["0000000000", "0000000002"]  # the source's keys, not renumbered
     for g, w in zip(got, kept):
         _assert_same(g, w)
+    assert _skipped(tmp_path / "out") == [{"split": "train", "source_file": str(src / "train"),
+                                           "source_key": "0000000001", "vid": "", "reason": "checksum",
+                                           "detail": "checksum mismatch: the value (or its key) was changed after "
+                                                     "writing"}]
 
 
 def test_missing_and_empty_split(tmp_path, ours_src):
@@ -204,10 +232,97 @@ def test_missing_and_empty_split(tmp_path, ours_src):
         _convert(tmp_path, "no_such_dataset", src, tmp_path / "out")
 
 
+# --- damaged inputs: each names the file and the record, leaves no output, kills nothing --------------------------
+
+def _previous_run(tmp_path: Path, src: Path) -> tuple[Path, dict]:
+    """A successful conversion, whose outputs a failed re-run must leave byte for byte."""
+    out = tmp_path / "out"
+    _convert(tmp_path, "ted_expressive", src, out)
+    return out, {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def _unchanged(out: Path, before: dict) -> bool:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
+
+
+@pytest.mark.parametrize("damage, expected", [
+    (lambda f: truncate(f), r"train/data.mdb: truncated: \d+ bytes, but its header .*up to key 000000000\d"),
+    (lambda f: overwrite_random(f, middle_page(f)),
+     r"train: data.mdb does not match digest.json.*key 000000000\d: checksum mismatch"),
+    (lambda f: flip_bit(f, middle_page(f) + 1000, bit=3),
+     r"train: data.mdb does not match digest.json.*key 000000000\d: checksum mismatch"),
+])
+def test_damaged_source_names_file_and_key_and_leaves_outputs(tmp_path, ours_src, damage, expected):
+    src, _ = ours_src
+    out, before = _previous_run(tmp_path, src)
+    damage(src / "train" / "data.mdb")
+    with pytest.raises(RawFormatError, match=expected):
+        _convert(tmp_path, "ted_expressive", src, out)
+    assert _unchanged(out, before) and leftovers(out) == ["metrics.json", "raw"]
+
+
+def test_flipped_bit_that_crashes_lmdb_is_an_error_not_a_bus_error(tmp_path, ours_src):
+    """One bit in the B-tree makes plain LMDB read past the end of the file (SIGBUS, the issue's exit -7)."""
+    src, _ = ours_src
+    flip_bit(src / "train" / "data.mdb", leaf_node_offset(src / "train", b"0000000001") + 2, bit=7)
+    out = tmp_path / "out"
+    res = run_module("stages.convert_raw", "--params", _params(tmp_path), "--dataset", "ted_expressive",
+                     "--src", src, "--out-dir", out)
+    assert_failed_cleanly(res, f"{src / 'train'}: data.mdb does not match digest.json",
+                          "the scan crashed (SIGBUS) after key 0000000000")
+    assert leftovers(out) == []
+
+
+def test_nan_audio_is_caught_where_it_enters(tmp_path, ours_src):
+    src, splits = ours_src
+    bad = {**splits["val"][0], "vid": "nan-audio"}
+    bad["clips"] = [dict(c) for c in bad["clips"]]
+    bad["clips"][0]["audio_raw"] = bad["clips"][0]["audio_raw"].copy()
+    bad["clips"][0]["audio_raw"][321] = np.nan
+    shutil.rmtree(src / "val")
+    rawformat.write_store(src / "val", [("0000000007", bad), ("0000000009", splits["val"][0])])
+    with pytest.raises(RawFormatError, match=r"val: key 0000000007 \(vid 'nan-audio'\): corrupt value \(clip 0: "
+                                             r"audio_raw has 1 NaN/inf sample\(s\), first at sample 321"):
+        _convert(tmp_path, "ted_expressive", src, tmp_path / "out")
+    assert leftovers(tmp_path / "out") == []
+    metrics = _convert(tmp_path, "ted_expressive", src, tmp_path / "out", on_corrupt="skip")
+    assert metrics["val"]["skipped_corrupt"] == 1 and metrics["val"]["videos"] == 1
+    assert [(r["split"], r["source_key"], r["vid"], r["reason"]) for r in _skipped(tmp_path / "out")] == [
+        ("val", "0000000007", "nan-audio", "nan_audio")]
+    assert _read_all(tmp_path / "out" / "raw" / "val")[0] == ["0000000009"]
+
+
+def test_official_lmdb_without_the_legacy_env_names_the_setup_step(tmp_path, ours_src, monkeypatch):
+    src, _ = ours_src
+    shutil.rmtree(src / "test")
+    env = lmdb.open(str(src / "test"), map_size=1 << 20)  # no `__format__` record, no digest: an official LMDB
+    with env.begin(write=True) as txn:
+        txn.put(b"0000000000", b"pyarrow bytes")
+    env.close()
+    empty = tmp_path / "no-env"
+    empty.mkdir()
+    monkeypatch.setenv(legacy.ENV_VAR, str(empty))
+    def no_install(*_a, **_k):
+        raise AssertionError("a stage ran the environment setup")
+    monkeypatch.setattr(legacy, "_run_logged", no_install)   # where venv/pip would run
+    monkeypatch.setattr(legacy, "setup_legacy_env", no_install)
+    with pytest.raises(legacy.LegacyEnvError, match=r"(?s)not set up.*python -m gesturegen.data.legacy setup.*"
+                                                    r"\$GESTUREGEN_LEGACY_ENV") as e:
+        _convert(tmp_path, "ted_expressive", src, tmp_path / "out")
+    assert "Stages never install anything" in str(e.value)
+    assert list(empty.iterdir()) == [] and leftovers(tmp_path / "out") == []
+
+
 # --- official (pyarrow) → ours, through the isolated legacy env -------------------------------------------------
 
 @pytest.fixture(scope="module")
-def legacy_src(tmp_path_factory) -> tuple[Path, dict[str, dict[str, list[dict]]]]:
+def legacy_python() -> Path:
+    """The explicit setup step (creates the env on first use: needs PyPI), as a user runs it."""
+    return legacy.setup_legacy_env()
+
+
+@pytest.fixture(scope="module")
+def legacy_src(tmp_path_factory, legacy_python) -> tuple[Path, dict[str, dict[str, list[dict]]]]:
     root = tmp_path_factory.mktemp("legacy")
     rng = np.random.default_rng(7)
     datasets = {"ted_expressive": _ted_splits(seed=3),
@@ -232,6 +347,7 @@ def test_legacy_conversion_is_lossless(tmp_path, legacy_src):
             for i, (g, w) in enumerate(zip(got, want)):
                 _assert_same(g, w, f"{name}/{split}[{i}]")
             assert meta["source_format"] == "legacy-pyarrow" and meta["dataset"] == name
+            assert meta["source"] == str(root / name / split)
             assert meta["skeleton"] == name and "source_meta" not in meta
             _check_counts(metrics[split], _expected_counts(videos))
     aqgt_clip = _read_all(tmp_path / "aqgt" / "raw" / "train")[1][0]["clips"][0]
@@ -250,6 +366,116 @@ def test_legacy_corrupt_value(tmp_path, legacy_src):
     metrics = _convert(tmp_path, "ted_expressive", src, tmp_path / "out", on_corrupt="skip")
     kept = [datasets["ted_expressive"]["train"][i] for i in (0, 2)]
     _check_counts(metrics["train"], _expected_counts(kept, skipped=1))
-    _, got, _ = _read_all(tmp_path / "out" / "raw" / "train")
+    keys, got, _ = _read_all(tmp_path / "out" / "raw" / "train")
+    assert keys == ["0000000000", "0000000002"]
     for g, w in zip(got, kept):
         _assert_same(g, w)
+    [row] = _skipped(tmp_path / "out")
+    assert (row["split"], row["source_file"], row["source_key"], row["reason"]) == (
+        "train", str(src / "train"), "0000000001", "undecodable")
+
+
+def _official_copy(root: Path, tmp_path: Path) -> Path:
+    src = tmp_path / "src"
+    shutil.copytree(root / "ted_expressive", src)
+    return src
+
+
+@pytest.mark.legacy
+def test_legacy_truncated_lmdb_is_refused_before_the_worker_starts(tmp_path, legacy_src):
+    src = _official_copy(legacy_src[0], tmp_path)
+    truncate(src / "train" / "data.mdb")
+    with pytest.raises(RawFormatError, match=r"src/train/data.mdb: truncated: \d+ bytes, but its header \(page size "
+                                             r"4096, .*records\) needs \d+ bytes.*up to key 000000000\d"):
+        _convert(tmp_path, "ted_expressive", src, tmp_path / "out")
+    assert leftovers(tmp_path / "out") == []
+
+
+@pytest.mark.legacy
+@pytest.mark.parametrize("where", ["middle", "btree"])
+def test_legacy_garbage_names_file_and_key(tmp_path, legacy_src, where):
+    """Random bytes inside an official LMDB: a record that fails, or a worker that dies, is named by key."""
+    src = _official_copy(legacy_src[0], tmp_path)
+    f = src / "train" / "data.mdb"
+    if where == "middle":
+        overwrite_random(f, middle_page(f))
+        expected = [f"{src / 'train'}: key 0000000001", "corrupt value"]
+    else:  # the node of key 2 says its value is 8 MiB longer: pyarrow/LMDB read past the end of the file
+        flip_bit(f, leaf_node_offset(src / "train", b"0000000002") + 2, bit=7)
+        expected = [(f"{f.parent}: reading the official LMDB in the legacy worker was killed by SIGBUS after key "
+                     f"0000000001 (the last record read)")]
+    res = run_module("stages.convert_raw", "--params", _params(tmp_path), "--dataset", "ted_expressive",
+                     "--src", src, "--out-dir", tmp_path / "out")
+    assert_failed_cleanly(res, *expected)
+    assert leftovers(tmp_path / "out") == []
+
+
+@pytest.mark.legacy
+def test_legacy_pickled_payload_is_refused(tmp_path, legacy_python):
+    """A record carrying a pickle (pyarrow serializes `type` objects and registered classes with pickle) is never
+    unpickled: the default context would run the payload's __reduce__ (here: create a file)."""
+    src = tmp_path / "src"
+    for split in SPLITS:
+        legacy.write_legacy_store(src / split, _ted_splits()[split], python=legacy_python)
+    marker = tmp_path / "unpickled"
+    script = f"""
+import warnings; warnings.simplefilter("ignore")
+import lmdb, pyarrow as pa
+class Evil:
+    def __reduce__(self):
+        return (open, ({str(marker)!r}, "w"))
+ctx = pa.default_serialization_context()
+ctx.register_type(Evil, "Evil", pickle=True)
+env = lmdb.open({str(src / "train")!r}, map_size=1 << 30)
+with env.begin(write=True) as txn:
+    txn.put(b"0000000001", pa.serialize({{"vid": "evil", "clips": [], "x": Evil()}}, context=ctx).to_buffer().to_pybytes())
+env.close()
+assert pa.deserialize(pa.serialize({{"t": Evil()}}, context=ctx).to_buffer(), context=ctx)
+import os; assert os.path.exists({str(marker)!r}); os.remove({str(marker)!r})  # the default context does unpickle
+"""
+    subprocess.run([str(legacy_python), "-c", script], check=True, env=legacy.worker_environ())
+    with pytest.raises(RawFormatError, match=r"src/train: key 0000000001: corrupt value \(a pickled payload of type "
+                                             r"'Evil' \(refused: values are never unpickled\)\)"):
+        _convert(tmp_path, "ted_expressive", src, tmp_path / "out")
+    metrics = _convert(tmp_path, "ted_expressive", src, tmp_path / "out", on_corrupt="skip")
+    assert metrics["train"]["skipped_corrupt"] == 1 and not marker.exists()
+    [row] = _skipped(tmp_path / "out")
+    assert (row["source_key"], row["reason"]) == ("0000000001", "pickle_refused")
+
+
+@pytest.mark.legacy
+def test_legacy_values_are_validated_where_they_enter(tmp_path, legacy_python):
+    """Official records that deserialize but hold NaN/inf or non-numeric arrays: an error, or named skips."""
+    splits = _ted_splits()
+    nan_skel, inf_audio, text_audio = (_ted_video(np.random.default_rng(i), f"bad{i}", 1) for i in range(3))
+    nan_skel["clips"][0]["skeletons_3d"][3, 4, 0] = np.nan
+    inf_audio["clips"][0]["audio_raw"][10] = np.inf
+    text_audio["clips"][0]["audio_raw"] = ["not", "a", "number"]
+    src = tmp_path / "src"
+    for split in SPLITS:
+        extra = [nan_skel, inf_audio, text_audio] if split == "train" else []
+        legacy.write_legacy_store(src / split, splits[split] + extra, python=legacy_python)
+    with pytest.raises(RawFormatError, match=r"src/train: key 0000000003 \(vid 'bad0'\): corrupt value \(clip 0: "
+                                             r"skeletons_3d has NaN/inf values, first at frame 3\)"):
+        _convert(tmp_path, "ted_expressive", src, tmp_path / "out")
+    metrics = _convert(tmp_path, "ted_expressive", src, tmp_path / "out", on_corrupt="skip")
+    assert metrics["train"]["skipped_corrupt"] == 3 and metrics["train"]["videos"] == 3
+    assert [(r["source_key"], r["vid"], r["reason"]) for r in _skipped(tmp_path / "out")] == [
+        ("0000000003", "bad0", "nan_skeleton"), ("0000000004", "bad1", "nan_audio"),
+        ("0000000005", "bad2", "bad_record")]
+
+
+@pytest.mark.legacy
+def test_setup_step_reports_where_the_env_is(legacy_python):
+    res = run_module("gesturegen.data.legacy", "setup")
+    assert res.returncode == 0, res.stderr
+    assert f"legacy environment ready: {legacy_python.parent.parent}" in res.stdout
+    assert run_module("gesturegen.data.legacy", "check").returncode == 0
+
+
+def test_check_step_names_the_setup_command_when_the_env_is_missing(tmp_path):
+    env = {**os.environ, legacy.ENV_VAR: str(tmp_path / "none")}
+    res = subprocess.run([sys.executable, "-m", "gesturegen.data.legacy", "check"], capture_output=True, text=True,
+                         env=env, cwd=REPO, check=False)
+    assert res.returncode == 1 and "python -m gesturegen.data.legacy setup" in res.stderr
+    assert not (tmp_path / "none").exists()

@@ -4,9 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gesturegen.data.windowstore import open_split
+from gesturegen.data.windowstore import WINDOW_ARRAYS, ArrayIntegrityError, array_checksums, open_split
 from gesturegen.features import FeatureError, ModelFolderError, open_features
-from gesturegen.io import read_json
+from gesturegen.io import read_json, write_json
 from stages import build_windows, extract_features
 from tests.conftest import write_params, write_synthetic_dataset
 from tests.unit.test_features import make_tiny_data2vec_audio, make_tiny_data2vec_text
@@ -127,5 +127,10 @@ def test_nan_in_window_audio_names_split_and_window(windows, tiny_models, tmp_pa
         "extract_features.audio_encoder": "data2vec", "extract_features.text_encoder": "data2vec",
         "extract_features.data2vec_audio_dir": str(tiny_models / "data/models/a"),
         "extract_features.data2vec_text_dir": str(tiny_models / "data/models/t")})
+    with pytest.raises(ArrayIntegrityError, match=r"train/audio.npy .*rows \(windows\) 0-3"):  # changed after writing
+        _run(params, bad, tmp_path / "out")
+    meta = read_json(bad / "train" / "meta.json")  # as if build_windows had written the NaN (it no longer can)
+    meta["checksums"] = array_checksums(bad / "train", WINDOW_ARRAYS)
+    write_json(bad / "train" / "meta.json", meta)
     with pytest.raises(FeatureError, match=r"split 'train': the input audio .* NaN/inf for window 2"):
         _run(params, bad, tmp_path / "out")

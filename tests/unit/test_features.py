@@ -300,7 +300,8 @@ def test_check_finite_names_split_and_window():
 
 
 def _write_features(d: Path, n: int = 5, t: int = T, dims=(6, 12, 8, 8)) -> Path:
-    from gesturegen.features import FEATURES_FORMAT, FEATURES_VERSION
+    from gesturegen.data.windowstore import array_checksums
+    from gesturegen.features import ARRAY_NAMES, FEATURES_FORMAT, FEATURES_VERSION
     from gesturegen.io import write_json
     d.mkdir(parents=True)
     da, dpa, dt, dpt = dims
@@ -310,7 +311,8 @@ def _write_features(d: Path, n: int = 5, t: int = T, dims=(6, 12, 8, 8)) -> Path
     np.save(d / "text_pooled.npy", np.zeros((n, dpt), np.float32))
     write_json(d / "meta.json", {"format": FEATURES_FORMAT, "version": FEATURES_VERSION, "n_windows": n,
                                  "n_frames": t, "dims": {"audio_frames": da, "audio_pooled": dpa,
-                                                         "text_frames": dt, "text_pooled": dpt}})
+                                                         "text_frames": dt, "text_pooled": dpt},
+                                 "checksums": array_checksums(d, ARRAY_NAMES)})
     return d
 
 
@@ -337,6 +339,23 @@ def test_open_features_memmaps_and_validates(tmp_path):
         open_features(bad)
     with pytest.raises(FeatureError, match="no meta.json"):
         open_features(tmp_path)
+
+
+def test_open_features_verifies_checksums(tmp_path):
+    from gesturegen.io import read_json, write_json
+    d = _write_features(tmp_path / "f", n=100)
+    with open(d / "text_pooled.npy", "r+b") as fh:  # one byte of window 70's pooled text vector
+        fh.seek(128 + 70 * 8 * 4 + 3)
+        fh.write(b"\x7f")
+    with pytest.raises(FeatureError, match=r"f/text_pooled.npy \(checked against .*meta.json\): the content does "
+                                           r"not match its blake2b: rows \(windows\) 64-99 .*re-run extract_features"):
+        open_features(d)
+    assert len(open_features(d, verify=False)) == 100
+    meta = read_json(d / "meta.json")
+    del meta["checksums"]
+    write_json(d / "meta.json", meta)
+    with pytest.raises(FeatureError, match=r"no checksums for .*re-run extract_features"):
+        open_features(d)
 
 
 def test_sha256_files_is_stable(tmp_path):
