@@ -4,9 +4,12 @@ Reads   <raw>/{train,val,test}            raw clip LMDBs in our encoding (conver
 Writes  <out-dir>/windows/{train,val,test}/  arrays + tables + meta.json with the arrays' checksums (windowstore)
         <out-dir>/windows/videos.csv, normalization.json, rejections.csv
         <out-dir>/windows/bad_records.csv  every record/clip skipped with on_bad_record: skip (header only when none)
-        <out-dir>/metrics.json             windows per split, rejections per reason, hours of speech
+        <out-dir>/metrics.json             headline: windows per split
+        <out-dir>/report.json              windows, videos, clips, hours, rejections and bad records per split
         all or nothing: on an error the previous outputs stay as they were (gesturegen.io.replace_on_success)
 Params  params.yaml → build_windows, data_sources.<dataset>   (gesturegen.config.BuildWindowsParams)
+
+The same video in two splits is leakage: an error naming the videos, unless build_windows.allow_shared_videos.
 """
 from __future__ import annotations
 
@@ -20,8 +23,9 @@ from tqdm import tqdm
 
 from gesturegen.config import BuildWindowsParams, DataSource, load_params, to_dict
 from gesturegen.data.rawformat import RawStore, RecordError, check_clip
+from gesturegen.data.normalize import subtract_mean, train_statistics
 from gesturegen.data.skeleton import Skeleton, get_skeleton
-from gesturegen.data.windows import WindowSpec, cut_clip
+from gesturegen.data.windows import WindowSpec, cut_clip, shared_videos
 from gesturegen.data.windowstore import WINDOW_ARRAYS, WINDOWS_FORMAT, WINDOWS_VERSION, NpyAppender, array_checksums
 from gesturegen.io import replace_on_success, write_json
 
@@ -96,33 +100,6 @@ def _cut_split(store: RawStore, split_dir: Path, skeleton: Skeleton, spec: Windo
                 n=vec.n)
 
 
-def _subtract_mean(path: Path, mean: np.ndarray, chunk: int = 4096) -> None:
-    arr = np.load(path, mmap_mode="r+")
-    for i in range(0, arr.shape[0], chunk):
-        arr[i:i + chunk] -= mean
-    arr.flush()
-    del arr
-
-
-def _train_statistics(path: Path, poses_path: Path, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    vec = np.load(path, mmap_mode="r")
-    poses = np.load(poses_path, mmap_mode="r")
-    d = vec.shape[-1]
-    s = np.zeros(d)
-    ss = np.zeros(d)
-    ps = np.zeros(poses.shape[2:])
-    count = 0
-    for i in range(0, vec.shape[0], chunk):
-        block = vec[i:i + chunk].reshape(-1, d).astype(np.float64)
-        s += block.sum(0)
-        ss += (block ** 2).sum(0)
-        ps += poses[i:i + chunk].reshape((-1,) + poses.shape[2:]).astype(np.float64).sum(0)
-        count += block.shape[0]
-    mean = s / count
-    std = np.sqrt(np.maximum(ss / count - mean ** 2, 0.0))
-    return mean.astype(np.float32), std.astype(np.float32), (ps / count).astype(np.float32)
-
-
 def run(p: BuildWindowsParams, dataset: str, source: DataSource, raw: Path, windows_dir: Path) -> dict:
     """Write the windows into windows_dir (a new folder: main() passes a staging path); returns the metrics."""
     skeleton = get_skeleton(source.skeleton)
@@ -130,7 +107,7 @@ def run(p: BuildWindowsParams, dataset: str, source: DataSource, raw: Path, wind
     pub_pose, pub_vec = skeleton.published_means()
     windows_dir.mkdir(parents=True)
 
-    parts = {}
+    parts: dict[str, dict] = {}
     for split in SPLITS:
         with RawStore(raw / split, tolerate_bad_records=p.on_bad_record == "skip") as store:
             if len(store) == 0:
@@ -142,16 +119,24 @@ def run(p: BuildWindowsParams, dataset: str, source: DataSource, raw: Path, wind
                 f"{raw / split}: no window survived ({dict(parts[split]['rejected'])} rejected, bad records "
                 f"{dict(parts[split]['bad'])}); the split would be empty. Check the data or relax "
                 f"build_windows.filters")
+        shared = shared_videos({s: part["videos"] for s, part in parts.items()})
+        if shared and not p.allow_shared_videos:
+            listing = "; ".join(f"{vid!r} in {' and '.join(splits)}" for vid, splits in list(shared.items())[:10])
+            raise BuildWindowsError(
+                f"{raw}: {len(shared)} video(s) appear in more than one split, which leaks test data into training: "
+                f"{listing}{' ...' if len(shared) > 10 else ''}. Fix the split assignment of the data, or set "
+                f"build_windows.allow_shared_videos: true if this is intended")
 
-    # persistent video ids: one table for all splits, sorted by vid
+    # persistent video ids: one table for all splits, sorted by vid; a (permitted) shared video lists its splits
     all_vids = sorted({v for part in parts.values() for v in part["videos"]})
     video_id = {v: i for i, v in enumerate(all_vids)}
-    split_of = {v: s for s in SPLITS for v in parts[s]["videos"]}
-    pd.DataFrame({"video_id": range(len(all_vids)), "vid": all_vids, "split": [split_of[v] for v in all_vids]}
+    splits_of = {v: ";".join(s for s in SPLITS if v in set(parts[s]["videos"])) for v in all_vids}
+    pd.DataFrame({"video_id": range(len(all_vids)), "vid": all_vids, "split": [splits_of[v] for v in all_vids]}
                  ).to_csv(windows_dir / "videos.csv", index=False)
 
-    train_mean, train_std, train_pose = _train_statistics(windows_dir / "train" / "dir_vec.npy",
-                                                          windows_dir / "train" / "poses.npy")
+    train = windows_dir / "train"
+    train_mean, train_std, train_pose = train_statistics(np.load(train / "dir_vec.npy", mmap_mode="r"),
+                                                         np.load(train / "poses.npy", mmap_mode="r"))
     if p.normalization == "published":
         mean_vec, mean_pose = pub_vec.reshape(-1), pub_pose
     else:
@@ -164,7 +149,10 @@ def run(p: BuildWindowsParams, dataset: str, source: DataSource, raw: Path, wind
     metrics: dict = {"dataset": dataset, "skeleton": skeleton.name}
     for split, part in parts.items():
         d = windows_dir / split
-        _subtract_mean(d / "dir_vec.npy", mean_vec)
+        vectors = np.load(d / "dir_vec.npy", mmap_mode="r+")
+        subtract_mean(vectors, mean_vec)
+        vectors.flush()
+        del vectors
         np.save(d / "video_ids.npy", np.array([video_id[v] for v in part["vids"]], dtype=np.int32))
         pd.DataFrame([(w, video_id[v], v, c, f, t0, t1) for w, v, c, f, t0, t1 in part["rows"]],
                      columns=["window", "video_id", "vid", "clip", "start_frame", "start_time_s", "end_time_s"]
@@ -205,12 +193,14 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params(args.params)
     if args.dataset not in params.data_sources:
         ap.error(f"--dataset {args.dataset!r} is not under data_sources in {args.params}")
-    with replace_on_success(args.out_dir / "windows", args.out_dir / "metrics.json") as (windows_dir, metrics_file):
-        metrics = run(params.build_windows, args.dataset, params.data_sources[args.dataset], args.raw, windows_dir)
-        write_json(metrics_file, metrics)
-    t = metrics["total"]
+    with replace_on_success(args.out_dir / "windows", args.out_dir / "report.json",
+                            args.out_dir / "metrics.json") as (windows_dir, report_file, metrics_file):
+        report = run(params.build_windows, args.dataset, params.data_sources[args.dataset], args.raw, windows_dir)
+        write_json(report_file, report)
+        write_json(metrics_file, {"windows": {s: report[s]["windows"] for s in SPLITS}})
+    t = report["total"]
     print(f"build_windows {args.dataset}: {t['windows']} windows "
-          + ", ".join(f"{s} {metrics[s]['windows']}" for s in SPLITS) + f"; {t['speech_hours'] * 60:.1f} min speech")
+          + ", ".join(f"{s} {report[s]['windows']}" for s in SPLITS) + f"; {t['speech_hours'] * 60:.1f} min speech")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ Reads   <src>/{train,val,test}   (official TED Expressive / AQGT LMDBs, read by 
                                   re-encoded and so validated)
 Writes  <out-dir>/raw/{train,val,test}   our encoding, keys kept from the source, source path in `__format__`
         <out-dir>/raw/skipped.csv        every record skipped with on_corrupt: skip (header only when none)
-        <out-dir>/metrics.json
+        <out-dir>/metrics.json           headline: videos converted, records skipped
+        <out-dir>/report.json            videos, clips, hours, words and skips per split and in total
         all or nothing: on an error the previous outputs stay as they were (gesturegen.io.replace_on_success)
 Params  params.yaml → convert_raw, data_sources[<dataset>]   (gesturegen.config.ConvertRawParams, DataSource)
 """
@@ -142,10 +143,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.dataset not in params.data_sources:
         ap.error(f"--dataset {args.dataset!r}: not under data_sources in {args.params} "
                  f"(known: {sorted(params.data_sources)})")
-    with replace_on_success(args.out_dir / "raw", args.out_dir / "metrics.json") as (raw_dir, metrics_file):
-        metrics = run(params.convert_raw, args.dataset, params.data_sources[args.dataset], args.src, raw_dir)
-        write_json(metrics_file, metrics)
-    n = metrics["total"]["skipped_corrupt"]
+    with replace_on_success(args.out_dir / "raw", args.out_dir / "report.json",
+                            args.out_dir / "metrics.json") as (raw_dir, report_file, metrics_file):
+        report = run(params.convert_raw, args.dataset, params.data_sources[args.dataset], args.src, raw_dir)
+        write_json(report_file, report)
+        write_json(metrics_file, {"videos": report["total"]["videos"], "skipped": report["total"]["skipped_corrupt"]})
+    n = report["total"]["skipped_corrupt"]
     if n:
         print(f"convert_raw {args.dataset}: skipped {n} corrupt record(s), listed in "
               f"{args.out_dir / 'raw' / 'skipped.csv'}", file=sys.stderr)

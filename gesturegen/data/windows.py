@@ -136,3 +136,12 @@ def cut_clip(clip: dict, skeleton: Skeleton, spec: WindowSpec, p: BuildWindowsPa
         out.covered_s += w1 - max(w0, last_end)
         last_end = w1
     return out
+
+
+def shared_videos(videos_by_split: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Videos found in more than one split, each with the splits it is in (in the given order)."""
+    splits_of: dict[str, list[str]] = {}
+    for split, vids in videos_by_split.items():
+        for vid in dict.fromkeys(vids):
+            splits_of.setdefault(vid, []).append(split)
+    return {vid: splits for vid, splits in sorted(splits_of.items()) if len(splits) > 1}

@@ -25,8 +25,11 @@ from tests.corruption import (
 
 
 def _run(raw, out, params):
+    """Run the stage; check the headline against the report; return the report."""
     build_windows.main(["--params", str(params), "--dataset", "demo", "--raw", str(raw), "--out-dir", str(out)])
-    return read_json(out / "metrics.json")
+    report = read_json(out / "report.json")
+    assert read_json(out / "metrics.json") == {"windows": {s: report[s]["windows"] for s in ("train", "val", "test")}}
+    return report
 
 
 def test_outputs_shapes_ids_and_normalisation(synthetic_raw, tmp_path, params_file):
@@ -74,7 +77,7 @@ def test_video_ids_persist_when_filters_change(synthetic_raw, tmp_path, params_f
     _run(synthetic_raw, tmp_path / "a", params_file())
     _run(synthetic_raw, tmp_path / "b", params_file({"build_windows.filters.max_words": 5}, "p2.yaml"))
     assert (tmp_path / "a/windows/videos.csv").read_text() == (tmp_path / "b/windows/videos.csv").read_text()
-    m = read_json(tmp_path / "b/metrics.json")
+    m = read_json(tmp_path / "b/report.json")
     assert m["train"]["rejected"]["text"] > 0
     rej = pd.read_csv(tmp_path / "b/windows/rejections.csv")
     assert rej.query("reason == 'text'")["count"].sum() == sum(m[s]["rejected"]["text"] for s in ("train", "val", "test"))
@@ -178,7 +181,7 @@ def test_damaged_raw_file_names_file_and_key_and_leaves_outputs(synthetic_raw, t
             continue
         with pytest.raises(RawFormatError, match=expected):
             _run(synthetic_raw, out, p)
-        assert _files(out) == before and leftovers(out) == ["metrics.json", "windows"]
+        assert _files(out) == before and leftovers(out) == ["metrics.json", "report.json", "windows"]
 
 
 def test_flipped_bit_that_crashes_lmdb_is_an_error_not_a_bus_error(synthetic_raw, tmp_path, params_file):
@@ -243,3 +246,20 @@ def test_truncated_window_array_is_a_clear_error(synthetic_raw, tmp_path, params
         with pytest.raises(ArrayIntegrityError, match=rf"{poses}: truncated: \d+ bytes, but its header says \(36, 34, "
                                                       r"43, 3\) float32 \(631712 bytes\); only rows 0-19 are complete"):
             open_split(split, verify=verify)
+
+
+def test_a_video_in_two_splits_is_an_error_naming_it(synthetic_raw, tmp_path, params_file):
+    """Leakage: the same video id in train and test stops the stage, naming the video and the splits; the param
+    allows it explicitly, and videos.csv then lists every split of that video."""
+    rng = np.random.default_rng(3)
+    shutil.rmtree(synthetic_raw / "test")
+    write_store(synthetic_raw / "test", [{"vid": "train_video1", "clips": [synthetic_clip(rng, 30.0, 6.0)]},
+                                         {"vid": "test_video0", "clips": [synthetic_clip(rng, 0.0, 6.0)]}])
+    with pytest.raises(build_windows.BuildWindowsError,
+                       match=r"1 video\(s\) appear in more than one split.*'train_video1' in train and test.*"
+                             r"allow_shared_videos"):
+        _run(synthetic_raw, tmp_path / "out", params_file())
+    assert leftovers(tmp_path / "out") == []
+    _run(synthetic_raw, tmp_path / "out", params_file({"build_windows.allow_shared_videos": True}, "allow.yaml"))
+    videos = pd.read_csv(tmp_path / "out/windows/videos.csv").set_index("vid")
+    assert videos.loc["train_video1", "split"] == "train;test" and videos.loc["test_video0", "split"] == "test"

@@ -114,7 +114,10 @@ def _params(tmp_path: Path, on_corrupt: str = "error") -> Path:
 def _convert(tmp_path: Path, dataset: str, src: Path, out: Path, on_corrupt: str = "error") -> dict:
     convert_raw.main(["--params", str(_params(tmp_path, on_corrupt)), "--dataset", dataset,
                       "--src", str(src), "--out-dir", str(out)])
-    return read_json(out / "metrics.json")
+    report = read_json(out / "report.json")
+    assert read_json(out / "metrics.json") == {"videos": report["total"]["videos"],
+                                               "skipped": report["total"]["skipped_corrupt"]}   # the headline
+    return report
 
 
 def _skipped(out: Path) -> list[dict]:
@@ -180,7 +183,7 @@ def test_ours_copy_is_lossless(tmp_path, ours_src):
     (src / "val2").rename(src / "val")
     _convert(tmp_path, "ted_expressive", src, out)
     assert _read_all(out / "raw" / "val")[1][0]["vid"] == "te0"
-    assert leftovers(out) == ["metrics.json", "raw"]  # no staging folder left
+    assert leftovers(out) == ["metrics.json", "raw", "report.json"]  # no staging folder left
 
 
 def test_canonicalize_clip():
@@ -258,7 +261,7 @@ def test_damaged_source_names_file_and_key_and_leaves_outputs(tmp_path, ours_src
     damage(src / "train" / "data.mdb")
     with pytest.raises(RawFormatError, match=expected):
         _convert(tmp_path, "ted_expressive", src, out)
-    assert _unchanged(out, before) and leftovers(out) == ["metrics.json", "raw"]
+    assert _unchanged(out, before) and leftovers(out) == ["metrics.json", "raw", "report.json"]
 
 
 def test_flipped_bit_that_crashes_lmdb_is_an_error_not_a_bus_error(tmp_path, ours_src):

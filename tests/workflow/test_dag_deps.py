@@ -141,34 +141,36 @@ def test_a_rule_missing_one_module_is_caught(declared, stage, tool):
 
 
 def _rewrite(text: str, start: re.Pattern, item: str, fmt: str, stage_of: re.Pattern) -> str:
-    """Replace the code entries of each stage's dependency list in a DAG file: the other entries (data) first, in
-    their order, then the derived code entries, sorted; every other line is kept."""
+    """Replace the code entries of each stage's dependency block in a DAG file: the block's other lines (data)
+    first, in their order, then the derived code entries, sorted; every other line is kept. A block ends at the
+    first line indented no deeper than its header."""
     out: list[str] = []
-    stage, entries = None, None
+    stage, block, depth, indent = None, None, 0, ""
 
-    def flush() -> None:
-        nonlocal entries
-        if entries is not None:
-            out.extend(entries)
-            out.extend(fmt.format(indent=indent, path=d) for d in sorted(code_deps(stage)))
-            entries = None
+    def width(line: str) -> int:
+        return len(line) - len(line.lstrip())
 
     for line in text.splitlines(keepends=True):
-        if entries is not None:
-            entry = re.match(item, line)
-            if entry:
-                if not entry.group(2).startswith(("gesturegen/", "stages/", "envs/")):
-                    entries.append(line)
-                indent = entry.group(1)
+        if block is not None:
+            if line.strip() and (width(line) > depth or (width(line) == depth and line.lstrip().startswith("- "))):
+                entry = re.match(item, line)
+                if entry:
+                    indent = entry.group(1)
+                if not (entry and entry.group(2).startswith(("gesturegen/", "stages/", "envs/"))):
+                    block.append(line)
                 continue
-            flush()
+            out.extend(block)
+            out.extend(fmt.format(indent=indent, path=d) for d in sorted(code_deps(stage)))
+            block = None
         m = stage_of.match(line)
         if m:
             stage = m.group(1)
         out.append(line)
         if stage and start.match(line):
-            entries = []
-    flush()
+            block, depth = [], width(line)
+    if block is not None:
+        out.extend(block)
+        out.extend(fmt.format(indent=indent, path=d) for d in sorted(code_deps(stage)))
     return "".join(out)
 
 

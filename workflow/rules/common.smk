@@ -19,6 +19,9 @@ with open("params.yaml") as _fh:
 
 DATASETS = list(PARAMS.datasets)
 SPLITS = ["train", "val", "test"]
+# a split's LMDB in our raw format: the data and its digest sidecar (gesturegen.data.rawformat); rules depend on the
+# files, not on the folders, so that Snakemake sees a file replaced inside a dataset folder
+RAW_FILES = ["data.mdb", "digest.json"]
 ENV = "../../envs/gesturegen.yaml"
 # the torch/BLAS stages pin their own thread count to compute.threads (gesturegen.compute), whoever runs them;
 # `threads:` only tells the scheduler (and SLURM's --cpus-per-task) how many cores they take

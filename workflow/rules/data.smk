@@ -19,7 +19,7 @@ rule make_demo_data:
         "stages/__init__.py",
         "stages/make_demo_data.py",
     output:
-        raw=update(directory("data/demo")),
+        raw=[update(f) for f in expand("data/demo/{split}/{file}", split=SPLITS, file=RAW_FILES)],
         report=update("results/make_demo_data/report.json"),
         metrics=update("results/make_demo_data/metrics.json"),
         plot=update("results/make_demo_data/clip.png"),
@@ -36,7 +36,7 @@ rule make_demo_data:
 
 rule convert_raw:
     input:
-        "data/{dataset}",
+        expand("data/{{dataset}}/{split}/data.mdb", split=SPLITS),
         "envs/legacy.txt",
         "gesturegen/__init__.py",
         "gesturegen/config.py",
@@ -49,6 +49,7 @@ rule convert_raw:
         "stages/convert_raw.py",
     output:
         raw=update(directory("results/convert_raw/{dataset}/raw")),
+        report=update("results/convert_raw/{dataset}/report.json"),
         metrics=update("results/convert_raw/{dataset}/metrics.json"),
     params:
         convert_raw=config["convert_raw"],
@@ -72,6 +73,7 @@ rule build_windows:
         "gesturegen/config.py",
         "gesturegen/data/__init__.py",
         "gesturegen/data/filters.py",
+        "gesturegen/data/normalize.py",
         "gesturegen/data/rawformat.py",
         "gesturegen/data/skeleton.py",
         "gesturegen/data/windows.py",
@@ -81,6 +83,7 @@ rule build_windows:
         "stages/build_windows.py",
     output:
         windows=update(directory("results/build_windows/{dataset}/windows")),
+        report=update("results/build_windows/{dataset}/report.json"),
         metrics=update("results/build_windows/{dataset}/metrics.json"),
     params:
         build_windows=config["build_windows"],
