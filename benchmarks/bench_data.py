@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-
 from _table import print_table  # benchmarks/, on sys.path when run as a script
 
 from gesturegen.data.windowstore import open_split

@@ -21,13 +21,13 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # the repository root, for tests.unit helpers
 
-from _table import print_table  # noqa: E402  (benchmarks/, on sys.path when run as a script)
+from _table import print_table
 
-from gesturegen.data.windowstore import open_split  # noqa: E402
-from gesturegen.features.audio import DefaultAudioEncoder  # noqa: E402
-from gesturegen.features.data2vec import Data2VecAudioEncoder, Data2VecTextEncoder  # noqa: E402
-from gesturegen.features.text import MiniLMTextEncoder  # noqa: E402
-from stages.extract_features import window_words  # noqa: E402
+from gesturegen.data.windowstore import open_split
+from gesturegen.features.audio import DefaultAudioEncoder
+from gesturegen.features.data2vec import Data2VecAudioEncoder, Data2VecTextEncoder
+from gesturegen.features.text import MiniLMTextEncoder
+from stages.extract_features import window_words
 
 
 def _base_models(root: Path) -> tuple[Path, Path]:

@@ -11,7 +11,6 @@ import argparse
 import time
 
 import numpy as np
-
 from _table import print_table  # benchmarks/, on sys.path when run as a script
 
 from gesturegen.data.skeleton import TED_EXPRESSIVE

@@ -53,7 +53,7 @@ def _stage(name: str, args: list[str], env: dict) -> None:
 
 def _committed_summary(dataset: str) -> dict:
     path = f"results/evaluate_baselines/{dataset}/summary.csv"
-    out = subprocess.run(["git", "show", f"HEAD:{path}"], cwd=ROOT, capture_output=True, text=True)
+    out = subprocess.run(["git", "show", f"HEAD:{path}"], cwd=ROOT, capture_output=True, text=True, check=False)
     text = out.stdout if out.returncode == 0 else (ROOT / path).read_text()
     return {(r["split"], r["control"], r["metric"]): r for r in csv.DictReader(io.StringIO(text))}
 
@@ -80,8 +80,8 @@ def main() -> None:
             digests[name] = {"features": _digest(out / "features" / "features"),
                              "encoder": _digest(out / "encoder" / "encoder" / "model.safetensors"),
                              "summary": _digest(out / "eval" / "summary.csv")}
-            got = {(r["split"], r["control"], r["metric"]): r
-                   for r in csv.DictReader(open(out / "eval" / "summary.csv"))}
+            with open(out / "eval" / "summary.csv", newline="") as fh:
+                got = {(r["split"], r["control"], r["metric"]): r for r in csv.DictReader(fh)}
             for key in HEADLINE:
                 ref, new = committed[key], got[key]
                 mean, ci = float(ref["mean"]), float(ref["ci95"] or 0)

@@ -34,7 +34,7 @@ def _windows(args: argparse.Namespace) -> int:
           f"({split.meta['skeleton']}, span {split.meta['span']})")
     for name in ("dir_vec", "poses", "audio", "video_ids"):
         arr = getattr(split, name)
-        print(f"  {name:9s} {str(arr.dtype):8s} {arr.shape}")
+        print(f"  {name:9s} {arr.dtype!s:8s} {arr.shape}")
     print(f"  videos    {len(set(split.video_ids.tolist()))}")
     print(f"  words     {len(words)} ({len(words) / max(len(split), 1):.1f} per window)")
     return 0

@@ -22,8 +22,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from gesturegen.config import BuildWindowsParams, DataSource, load_params, to_dict
-from gesturegen.data.rawformat import RawStore, RecordError, check_clip
 from gesturegen.data.normalize import subtract_mean, train_statistics
+from gesturegen.data.rawformat import RawStore, RecordError, check_clip
 from gesturegen.data.skeleton import Skeleton, get_skeleton
 from gesturegen.data.windows import WindowSpec, cut_clip, shared_videos
 from gesturegen.data.windowstore import WINDOW_ARRAYS, WINDOWS_FORMAT, WINDOWS_VERSION, NpyAppender, array_checksums
@@ -95,9 +95,9 @@ def _cut_split(store: RawStore, split_dir: Path, skeleton: Skeleton, spec: Windo
                 vids.append(vid)
     for a in (vec, pos, aud):
         a.close()
-    return dict(rows=rows, words=words, vids=vids, rejected=rejected, per_video=per_video, bad=bad, bad_rows=bad_rows,
-                videos=seen_vids, clips=clips, clip_hours=clip_s / 3600, covered_hours=covered_s / 3600,
-                n=vec.n)
+    return {"rows": rows, "words": words, "vids": vids, "rejected": rejected, "per_video": per_video, "bad": bad,
+            "bad_rows": bad_rows, "videos": seen_vids, "clips": clips, "clip_hours": clip_s / 3600,
+            "covered_hours": covered_s / 3600, "n": vec.n}
 
 
 def run(p: BuildWindowsParams, dataset: str, source: DataSource, raw: Path, windows_dir: Path) -> dict:

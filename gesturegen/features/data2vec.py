@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from gesturegen.features import FeatureError, ModelFolderError, sha256_files
+from gesturegen.features.common import FeatureError, ModelFolderError, sha256_files
 from gesturegen.features.text import WEIGHT_FILES, HFTextEncoder, load_pretrained, missing_model_files, present_files
 
 AUDIO_REPO = "facebook/data2vec-audio-base-960h"

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from gesturegen.features import FeatureError, ModelFolderError, Word, sha256_files
+from gesturegen.features.common import FeatureError, ModelFolderError, Word, sha256_files
 
 TIME_TOLERANCE_S = 1e-6
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",

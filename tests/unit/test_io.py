@@ -1,5 +1,4 @@
 """gesturegen.io.replace_on_success: outputs appear all at once, or the previous ones stay byte for byte."""
-import os
 import signal
 import subprocess
 import sys
@@ -115,7 +114,7 @@ def test_a_killed_writer_leaves_the_previous_outputs_and_the_next_run_cleans_up(
     with replace_on_success(tmp_path / "out", tmp_path / "m.json") as (d, f):
         _write(d, f, "old")
     before = _tree(tmp_path)
-    p = subprocess.run([sys.executable, "-c", KILLED, str(tmp_path)], cwd=Path(__file__).parents[2])
+    p = subprocess.run([sys.executable, "-c", KILLED, str(tmp_path)], cwd=Path(__file__).parents[2], check=False)
     assert p.returncode == -signal.SIGKILL
     assert {k: v for k, v in _tree(tmp_path).items() if not k.startswith(".")} == before
     assert list(tmp_path.glob(".out.staging-*")) and list(tmp_path.glob(".m.json.staging-*"))
@@ -132,6 +131,6 @@ def test_a_folder_parked_by_an_interrupted_swap_is_restored(tmp_path):
     parked = tmp_path / f".out.old-{int(dead.stdout)}"
     parked.mkdir()
     (parked / "a.txt").write_text("a old")
-    with pytest.raises(RuntimeError), replace_on_success(tmp_path / "out") as (d,):
+    with pytest.raises(RuntimeError), replace_on_success(tmp_path / "out"):
         raise RuntimeError("fails before writing")
     assert _tree(tmp_path) == {"out/a.txt": b"a old"}

@@ -60,7 +60,7 @@ def snakemake_params(root: Path = ROOT) -> dict[str, dict]:
         wf = api.workflow(resource_settings=ResourceSettings(), config_settings=ConfigSettings(),
                           storage_settings=StorageSettings(), snakefile=root / "workflow" / "Snakefile",
                           workdir=root)
-        return {r.name: dict(r.params.items()) for r in wf._workflow.rules}  # noqa: SLF001 (no public accessor)
+        return {r.name: dict(r.params.items()) for r in wf._workflow.rules}
 
 
 def dvc_stages(root: Path = ROOT) -> dict[tuple[str, str], dict]:
@@ -165,7 +165,7 @@ def test_default_target_asks_for_every_output():
     a fresh clone (metrics in git, data not) could be judged up to date without its data."""
     out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-F", "--nocolor"], cwd=ROOT, check=True,
                          capture_output=True, text=True).stdout
-    block = re.search(r"^(?:local)?rule all:\n\s+input: (.*)$", out, flags=re.M)
+    block = re.search(r"^(?:local)?rule all:\n\s+input: (.*)$", out, flags=re.MULTILINE)
     assert block, out[-2000:]
     requested = {x.strip() for x in block.group(1).split(",")}
     produced = set().union(*(job["output"] for job in snakemake_jobs().values()))

@@ -1,6 +1,7 @@
 """The README's generated blocks stay current. Refresh them with: UPDATE_README=1 python -m pytest tests/workflow/test_readme.py"""
 from __future__ import annotations
 
+import math
 import os
 import re
 import subprocess
@@ -17,7 +18,7 @@ def _block(name: str, body: str) -> str:
 
 def _check_or_update(name: str, body: str) -> None:
     text = README.read_text()
-    pattern = re.compile(rf"<!-- {name}:begin -->.*?<!-- {name}:end -->", re.S)
+    pattern = re.compile(rf"<!-- {name}:begin -->.*?<!-- {name}:end -->", re.DOTALL)
     assert pattern.search(text), f"README.md has no {name} block"
     wanted = pattern.sub(lambda _: _block(name, body), text)
     if os.environ.get("UPDATE_README") == "1":
@@ -48,7 +49,7 @@ def test_readme_quick_start_is_two_commands_that_exist():
 def committed(path: str) -> str:
     """The file as git's index holds it (what is or is about to be committed), not the workspace copy: a run on
     another machine rewrites the workspace copy with its own low bits, and the README must not depend on that."""
-    out = subprocess.run(["git", "show", f":{path}"], cwd=ROOT, capture_output=True, text=True)
+    out = subprocess.run(["git", "show", f":{path}"], cwd=ROOT, capture_output=True, text=True, check=False)
     if out.returncode == 0:
         return out.stdout
     return (ROOT / path).read_text()      # not a git checkout (e.g. an unpacked archive)
@@ -60,8 +61,8 @@ def baseline_table(summary: list[dict]) -> str:
     cells = {(r["split"], r["control"], r["metric"]): r for r in summary}
 
     def cell(e: dict) -> str:
-        m, c = e["mean"], e["ci95"] if e["ci95"] == e["ci95"] else 0.0     # NaN: a single finite run
-        return "–" if m != m else (f"{m:.3f} ± {c:.3f}" if abs(m) < 10 else f"{m:.1f} ± {c:.1f}")
+        m, c = e["mean"], 0.0 if math.isnan(e["ci95"]) else e["ci95"]     # NaN: a single finite run
+        return "–" if math.isnan(m) else (f"{m:.3f} ± {c:.3f}" if abs(m) < 10 else f"{m:.1f} ± {c:.1f}")
 
     lines = []
     for split in dict.fromkeys(r["split"] for r in summary):
