@@ -35,7 +35,7 @@ def synthetic_clip(rng: np.random.Generator, start: float, duration: float, fps:
     audio = (0.1 * rng.standard_normal(round(duration * sr))).astype(np.float16)
     return {"skeletons_3d": joints.astype(np.float32), "audio_raw": audio, "words": words,
             "start_time": float(start), "end_time": float(start + duration),
-            "start_frame_no": int(round(start * fps)), "end_frame_no": int(round((start + duration) * fps))}
+            "start_frame_no": round(start * fps), "end_frame_no": round((start + duration) * fps)}
 
 
 def write_synthetic_dataset(root: Path, seed: int = 0, videos: dict | None = None) -> Path:
@@ -103,3 +103,19 @@ def copy_repo(dest: Path) -> Path:
             (dest / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / f)
     return dest
+
+
+@pytest.fixture(scope="session")
+def data_stage_hashes(tmp_path_factory):
+    """sha256 of what the tiny preset's data stages store, run in a fresh process per emulated CPU configuration
+    (tests.datastages.CONFIGS); each configuration runs once per session, when a test first asks for it."""
+    from tests.datastages import CONFIGS, output_hashes, run_stages
+    done: dict[str, dict[str, str]] = {}
+
+    def hashes(config: str) -> dict[str, str]:
+        if config not in done:
+            work = tmp_path_factory.mktemp(f"datastages-{config}")
+            run_stages(work, CONFIGS[config])
+            done[config] = output_hashes(work)
+        return done[config]
+    return hashes

@@ -1,6 +1,7 @@
 """The original window filters (ldmc-spec §2.4 steps 7 and 9), in the original order.
 
-Each returns the reason a window is rejected, or None. Joints are y-down, (T, J, 3).
+Each returns the reason a window is rejected, or None. Joints are y-down, (T, J, 3). The verdicts decide which
+windows build_windows stores, so the spine angle uses gesturegen.numerics' arccos (numpy's is dispatched per CPU).
 """
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from gesturegen import numerics
 from gesturegen.config import FilterParams
 from gesturegen.data.skeleton import Skeleton
 
@@ -20,7 +22,7 @@ def spine_angles_deg(joints: np.ndarray, skeleton: Skeleton) -> np.ndarray:
     spine = joints[:, hi] - joints[:, lo]
     norm = np.linalg.norm(spine, axis=-1)
     cos = -spine[:, 1] / np.where(norm > 0, norm, 1.0)
-    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+    return numerics.arccos(np.clip(cos, -1.0, 1.0)) * (180.0 / numerics.PI)
 
 
 def is_static(joints: np.ndarray, skeleton: Skeleton, p: FilterParams) -> bool:

@@ -5,13 +5,19 @@ phoneme events. A word owns the audio from its word event (a sample index, so ex
 its [start, end] are the first and last audible samples of that span on the returned 16 kHz waveform, so every
 audible sample of a word lies in its [start, end]. Voices are our own espeak-ng variant files (pitch, formants) with
 pitch flutter and roughness switched off: both read counters that persist across calls, which would make the audio
-depend on what was said before.
+depend on what was said before. The 16 kHz audio comes from our own deterministic resampler (gesturegen.numerics):
+libsoxr picks a SIMD engine at run time (SOXR_USE_SIMD) and designs its filters with libm, so its bits can differ
+from machine to machine. espeak-ng itself calls libm (exp and cos, at a handful of fixed arguments per voice):
+glibc's FMA and non-FMA variants agree on those, and its int16 samples do not change when glibc's FMA and AVX2 code
+paths are switched off (tests/unit/test_data_determinism.py); another libm could still round one of them
+differently, which is the one machine dependence left in the demo data.
 """
 from __future__ import annotations
 
 import atexit
 import ctypes
 import hashlib
+import math
 import os
 import re
 import shutil
@@ -21,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soxr
+
+from gesturegen import numerics
 
 # --- espeak-ng constants (speak_lib.h) ---
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -66,8 +73,9 @@ class Voice:
                  f"pitch {int(self.pitch_hz[0])} {int(self.pitch_hz[1])}",
                  "flutter 0",    # flutter reads a static table index that survives between calls
                  "roughness 8"]  # >= 8 disables the cycle-count modulation (also call-history dependent)
-        for k in range(6):
-            lines.append(f"formant {k} {round(100 * self.formant_scale ** (1.0 if k else 0.5))} 100 100")
+        for k in range(6):  # the first formant moves half as much; sqrt, not ** 0.5, which is libm's pow
+            scale = self.formant_scale if k else math.sqrt(self.formant_scale)
+            lines.append(f"formant {k} {round(100 * scale)} 100 100")
         return "\n".join(lines) + "\n"
 
     @property
@@ -238,8 +246,7 @@ def synthesize(text: str, voice: Voice, sample_rate_hz: int = 16000) -> Utteranc
         for i in missing:
             split[i] = True
     sr_in = engine.sample_rate_hz
-    audio = soxr.resample(native.astype(np.float32) / 32768.0, sr_in, sample_rate_hz, quality="HQ")
-    audio = np.ascontiguousarray(audio, dtype=np.float32)
+    audio = numerics.resample(native / 32768.0, sr_in, sample_rate_hz).astype(np.float32)
 
     # word i owns the samples from its event to the next word's event (the first word also owns anything before
     # it); its [start, end] is the first and last audible sample in that span, measured on the returned audio

@@ -78,8 +78,61 @@ def test_records_follow_the_ted_expressive_schema(tiny_videos):
             assert max(gaps) < 0.9
 
 
-def test_no_speaker_label_in_the_records_but_every_speaker_trains():
+# the TED Expressive raw schema, written out here so that a field added to the generator and its constants fails
+TED_VIDEO_FIELDS = {"vid", "framerate", "clips"}
+TED_CLIP_FIELDS = {"skeletons_3d", "skeletons", "audio_raw", "audio_feat", "words", "start_frame_no", "end_frame_no",
+                   "start_time", "end_time"}
+
+
+def _same_record(a, b):
+    assert type(a) is type(b)
+    if isinstance(a, dict):
+        assert list(a) == list(b)
+        for k in a:
+            _same_record(a[k], b[k])
+    elif isinstance(a, list):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            _same_record(x, y)
+    elif isinstance(a, np.ndarray):
+        assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+    else:
+        assert a == b
+
+
+def test_no_speaker_label_in_the_records_but_every_speaker_trains(tiny_videos):
+    assert set(demo.VIDEO_FIELDS) == TED_VIDEO_FIELDS and set(demo.CLIP_FIELDS) == TED_CLIP_FIELDS
+    vocabulary = {t for text in (*demo.TEMPLATES, *(w for fill in demo.SLOTS.values() for w in fill))
+                  for t, _, _ in tokenize(text.replace("{", " ").replace("}", " ").lower())}
+    speakers = demo.make_speakers(4, 7)
+    for plan, video in tiny_videos:
+        # the plan knows the speaker; the record has exactly the schema's fields (a "speaker" field fails here) ...
+        assert set(video) == TED_VIDEO_FIELDS, sorted(video)
+        assert video["vid"] == plan.vid and isinstance(video["framerate"], float) and video["framerate"] == FPS
+        for clip in video["clips"]:
+            assert set(clip) == TED_CLIP_FIELDS, sorted(clip)
+            for name in ("skeletons_3d", "skeletons", "audio_raw", "audio_feat"):
+                assert isinstance(clip[name], np.ndarray)
+            for name in ("start_frame_no", "end_frame_no"):
+                assert type(clip[name]) is int
+            assert type(clip["start_time"]) is float and type(clip["end_time"]) is float
+            # ... and its only strings are the vid and the spoken words, none of them the style's
+            for w in clip["words"]:
+                assert len(w) == 3 and w[0] in vocabulary and all(type(x) is float for x in w[1:]), w
+        style = speakers[plan.speaker]
+        assert style.voice.variant_name not in video["vid"] and style.handedness not in video["vid"]
+    # the speaker's index reaches no value: the same plan under another speaker label gives the same record
+    plan, video = tiny_videos[-1]
+    relabelled = dataclasses.replace(plan, speaker=(plan.speaker + 1) % 4)
+    _same_record(demo.make_video(relabelled, speakers[plan.speaker], "tiny", FPS, SR), video)
+    # nor the vid: no character position and no pair of characters is shared by all the videos of one speaker
     plans = demo.plan_videos("default", 3, 4)
+    for k in range(4):
+        vids = [p.vid for p in plans if p.speaker == k]
+        assert len(vids) >= 6
+        assert all(len({v[i] for v in vids}) > 1 for i in range(11))
+        assert not set.intersection(*({v[i:i + 2] for i in range(10)} for v in vids))
+
     assert {p.speaker for p in plans if p.split == "train"} == {0, 1, 2, 3}
     assert [sum(p.split == s for p in plans) for s in demo.SPLITS] == [24, 3, 3]
     assert len({p.vid for p in plans}) == len(plans)
@@ -131,7 +184,8 @@ def test_motion_is_smooth_and_hands_move(tiny_videos):
             assert step.max() < 0.1                                  # < 2.5 units/s: no jumps
             assert step[:, [6, 7]].max() < 0.07
             acc = np.linalg.norm(np.diff(j[:, [6, 7]], 2, axis=0), axis=-1)
-            assert acc.max() < 0.03
+            # the largest wrist acceleration over 40 tiny seeds: up to 0.046 (generator 1), 0.044 (generator 2)
+            assert acc.max() < 0.05
             vec = SK.to_vectors(j)
             _, hand = SK.split(vec.reshape(len(j), -1))
             assert hand.std(0).mean() > 0.05                         # the fingers are not frozen
@@ -206,7 +260,9 @@ def test_beats_hit_word_onsets_and_follow_loudness():
     assert np.abs(diff[far]).max() < 1e-3 < np.abs(diff).max() / 20
     down = np.diff(diff) * FPS                                # the larger stroke goes down faster...
     assert abs(np.argmax(down) / FPS - 1.8) <= 0.1            # ...through the onset
-    assert 0.3 < np.ptp(diff) / np.ptp(loud[round(0.5 * FPS):round(1.2 * FPS), 7, 1]) < 1.2
+    # relative to the first stroke and the drift around it, over 40 noise seeds: 0.43 .. 1.34 (generator 1),
+    # 0.31 .. 1.34 (generator 2)
+    assert 0.3 < np.ptp(diff) / np.ptp(loud[round(0.5 * FPS):round(1.2 * FPS), 7, 1]) < 1.5
 
 
 # --- window filters ----------------------------------------------------------------------------------------------
