@@ -56,7 +56,8 @@ _CLEARED = ("NPY_DISABLE_CPU_FEATURES", "NPY_ENABLE_CPU_FEATURES", "OPENBLAS_COR
             "SOXR_USE_SIMD32", "SOXR_USE_SIMD64", "PYTHONHASHSEED")
 
 # what the three stages store (clip.png is a plot: matplotlib's bytes are not data)
-OUTPUTS = ("data/demo", "results/make_demo_data/metrics.json", "results/convert_raw/demo",
+OUTPUTS = ("data/demo", "results/make_demo_data/metrics.json", "results/make_demo_data/report.json",
+           "results/convert_raw/demo",
            "results/build_windows/demo")
 
 _SCRIPT = """
