@@ -191,12 +191,16 @@ def summary_rows(runs: list[dict]) -> list[dict]:
             for (split, control), rs in groups.items() for k in metrics]
 
 
+HEADLINE = (("fgd_corrected", "ground_truth"), ("fgd_corrected", "random_window"), ("bc_corrected", "ground_truth"))
+
+
 def headline(summary: list[dict]) -> dict:
-    """The few numbers `dvc metrics show` prints: corrected FGD of every control and corrected BC of the ground
-    truth, per split, keyed `<split>.fgd.<control code>` / `<split>.bc.gt` (codes: CONTROL_CODES)."""
+    """The few numbers `dvc metrics show` prints, per split: corrected FGD of the ground truth (its two halves) and
+    of a random training window, corrected BC of the ground truth; keyed `<split>.fgd.gt`, `<split>.fgd.rand`,
+    `<split>.bc.gt` (codes: CONTROL_CODES). Every other cell is in summary.csv."""
     out: dict = {}
     for row in summary:
         code = CONTROL_CODES[row["control"]]
-        if row["metric"] == "fgd_corrected" or (row["metric"] == "bc_corrected" and code == "gt"):
+        if (row["metric"], row["control"]) in HEADLINE:
             out.setdefault(row["split"], {}).setdefault(row["metric"].split("_")[0], {})[code] = row["mean"]
     return out

@@ -5,7 +5,8 @@ windows against the other half; diversity and BC: all windows), mean_pose, rando
 per evaluated window), seed_still (the last seed pose held).
 
 Reads   <windows>/{train,val,test}   (build_windows), <encoder>  (train_fgd_encoder)
-Writes  <out-dir>/metrics.json         headline: corrected FGD of every control and BC of the ground truth, per split
+Writes  <out-dir>/metrics.json         headline per split: corrected FGD of the ground truth and of a random window,
+                                       corrected BC of the ground truth
         <out-dir>/summary.csv          every metric, both modes: mean, 95% CI and n over seeds, per split and control
         <out-dir>/runs.csv             every seed's row
         <out-dir>/report.json          summary.csv as JSON, plus seeds, batch size, compute

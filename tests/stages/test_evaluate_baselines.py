@@ -52,7 +52,7 @@ def test_outputs_and_structure(evaluated):
     head = read_json(evaluated / "a/metrics.json")
     assert set(head) == {"val", "test", "device"}
     for split in ("val", "test"):
-        assert set(head[split]) == {"fgd", "bc"} and set(head[split]["fgd"]) == {"gt", "mean", "rand", "still"}
+        assert set(head[split]) == {"fgd", "bc"} and set(head[split]["fgd"]) == {"gt", "rand"}
         assert head[split]["fgd"]["rand"] == pytest.approx(m[split]["random_window"]["fgd_corrected"]["mean"])
         assert head[split]["bc"] == {"gt": pytest.approx(m[split]["ground_truth"]["bc_corrected"]["mean"])}
     runs = pd.read_csv(evaluated / "a/runs.csv")

@@ -81,3 +81,26 @@ def test_readme_baseline_rows_match_the_committed_summary():
     summary = [{k: (float(v) if k in ("mean", "ci95") else v) for k, v in row.items()}
                for row in csv.DictReader(io.StringIO(committed("results/evaluate_baselines/demo/summary.csv")))]
     _check_or_update("baselines", baseline_table(summary))
+
+
+def test_readme_images_are_committed_files():
+    """Images must show in a fresh clone: committed under docs/, never the git-ignored results/ folder."""
+    tracked = set(subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                                 check=True).stdout.split())
+    images = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", README.read_text())
+    assert images, "the README shows no figure"
+    for image in images:
+        assert image.startswith("docs/") and image in tracked, f"{image}: not a committed file under docs/"
+        assert (ROOT / image).stat().st_size < 300_000, f"{image}: keep README images small"
+
+
+def test_readme_points_only_at_sections_that_exist():
+    """Links to #anchors in the README and in envs/ files point at headings that exist."""
+    text = README.read_text()
+    anchors = {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
+               for h in re.findall(r"^#+ (.+)$", text, flags=re.M)}
+    links = re.findall(r"\]\(#([^)]+)\)", text)
+    assert set(links) <= anchors, sorted(set(links) - anchors)
+    for f in ("envs/requirements.txt", "envs/setup.sh", "envs/quickstart.sh"):
+        for section in re.findall(r'README "([^"]+)"', (ROOT / f).read_text()):
+            assert re.search(rf"^#+ {re.escape(section)}$", text, flags=re.M), f"{f} points at README \"{section}\""
