@@ -32,3 +32,35 @@ wildcard_constraints:
     dataset="|".join(sorted(PARAMS.data_sources)),
 
 
+
+
+# After a failed job, Snakemake puts the update()-flagged outputs back from its backup but still records the failed
+# job's params, code and inputs as theirs (snakemake 9.27, jobs.py: persistence.finished() runs on error too), so
+# the next run would take the restored, older outputs for current. Mark them stale: their recorded params become a
+# value no params.yaml can have, so the next run reruns them ("Params have changed since last execution").
+STALE = "<previous outputs restored after a failed run: rerun>"
+
+
+def _mark_restored_outputs_stale(log):
+    import re as _re
+
+    text = ""
+    for path in [log] if isinstance(log, (str, Path)) else list(log or []):
+        try:
+            text += Path(path).read_text()
+        except OSError:
+            pass
+    restored = _re.findall(r"Restored previous version of (.+?) \(updating job failed\)", text)
+    for path in dict.fromkeys(restored):
+        try:
+            record = workflow.persistence._read_record(path)  # noqa: SLF001 (no public way to mark a record)
+            if record is not None:
+                record.params = [STALE]
+                workflow.persistence._write_record(path, record)  # noqa: SLF001
+        except (AttributeError, OSError, TypeError) as e:
+            print(f"gesturegen: could not mark {path} as stale after the failed run ({e}); force its rule to rerun "
+                  f"with `snakemake -R <rule>`", file=sys.stderr)
+
+
+onerror:
+    _mark_restored_outputs_stale(log)
