@@ -1,10 +1,10 @@
 """What another machine gives: the later stages rerun under emulated CPUs, compared with the committed results.
 
-numpy, OpenBLAS and torch pick their SIMD kernels at run time, which is what makes another machine's low bits
-differ. This script reruns extract_features, train_fgd_encoder and evaluate_baselines on the existing windows of a
-dataset with those choices forced (NPY_DISABLE_CPU_FEATURES, OPENBLAS_CORETYPE, ATEN_CPU_CAPABILITY), and prints a
-table: which outputs stay bit-identical, and where each headline number lands against the committed mean ± 95 % CI
-(results/evaluate_baselines/<dataset>/summary.csv as git holds it).
+numpy, OpenBLAS, torch and oneDNN pick their SIMD kernels at run time, which is what makes another machine's low
+bits differ. This script reruns extract_features, train_fgd_encoder and evaluate_baselines on the existing windows of
+a dataset with those choices forced (NPY_DISABLE_CPU_FEATURES, OPENBLAS_CORETYPE, ATEN_CPU_CAPABILITY,
+ONEDNN_MAX_CPU_ISA), and prints a table: which outputs stay bit-identical, and where each headline number lands
+against the committed mean ± 95 % CI (results/evaluate_baselines/<dataset>/summary.csv as git holds it).
 
     python benchmarks/cross_machine.py [--dataset demo] [--configs native avx2 sse4]
 
@@ -28,9 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = {
     "native": {},
     "avx2": {"NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR", "OPENBLAS_CORETYPE": "Haswell",
-             "ATEN_CPU_CAPABILITY": "avx2"},
+             "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
     "sse4": {"NPY_DISABLE_CPU_FEATURES": "X86_V3 X86_V4 AVX512_ICL AVX512_SPR", "OPENBLAS_CORETYPE": "Nehalem",
-             "ATEN_CPU_CAPABILITY": "default"},
+             "ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41"},
 }
 HEADLINE = [("val", "ground_truth", "fgd_corrected"), ("val", "random_window", "fgd_corrected"),
             ("val", "mean_pose", "fgd_corrected"), ("val", "ground_truth", "bc_corrected"),
@@ -85,11 +85,11 @@ def main() -> None:
             for key in HEADLINE:
                 ref, new = committed[key], got[key]
                 mean, ci = float(ref["mean"]), float(ref["ci95"] or 0)
-                inside = abs(float(new["mean"]) - mean) <= ci
+                diff = float(new["mean"]) - mean
                 rows.append([name, ".".join(key), f"{float(new['mean']):.4f}", f"{mean:.4f} ± {ci:.4f}",
-                             "yes" if inside else "NO"])
+                             f"{100 * diff / mean:+.2f} %" if mean else "-", "yes" if abs(diff) <= ci else "NO"])
     print_table(["configuration", "metric (split.control.metric)", "this run", "committed mean ± 95% CI",
-                 "inside CI"], rows)
+                 "difference", "inside CI"], rows)
     print()
     print_table(["configuration", "features sha256[:12]", "encoder sha256[:12]", "summary.csv sha256[:12]"],
                 [[n, d["features"], d["encoder"], d["summary"]] for n, d in digests.items()])

@@ -174,6 +174,22 @@ def test_a_failed_run_destroys_nothing(tiny_repo, tmp_path):
 
 
 @pytest.mark.slow
+def test_both_runners_compute_the_same_bytes(tiny_repo):
+    """Snakemake with one core (it then exports one BLAS/OpenMP thread to the job) and `dvc repro` (all cores) train
+    the same extractor, bit for bit: the stage pins its threads to compute.threads and records them."""
+    root = tiny_repo
+    sh(root, "dvc", "repro", "-q")
+    enc = root / "results/train_fgd_encoder/demo"
+    by_dvc = _snapshot(root, "results/train_fgd_encoder/demo/encoder", "results/train_fgd_encoder/demo/metrics.json")
+    sh(root, "snakemake", "--cores", "1", "--forcerun", "train_fgd_encoder", str(enc / "metrics.json"))
+    assert _snapshot(root, "results/train_fgd_encoder/demo/encoder",
+                     "results/train_fgd_encoder/demo/metrics.json") == by_dvc
+    report = yaml.safe_load((enc / "report.json").read_text())
+    assert report["compute"]["threads"] == 2 and report["compute"]["device"] == "cpu"
+    sh(root, "dvc", "commit", "-f", "-q", "--no-relink")
+
+
+@pytest.mark.slow
 def test_metrics_and_experiments_are_readable(tiny_repo):
     """`dvc metrics show` prints a handful of headline numbers per stage in lines a terminal can show, and
     `dvc exp show` (as DVC pages it in a terminal: 1024 columns) shows every headline metric by name."""
