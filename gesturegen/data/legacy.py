@@ -62,7 +62,9 @@ def _requirements() -> Path:
 
 
 def _requirements_hash() -> str:
-    return hashlib.sha256(_requirements().read_bytes()).hexdigest()[:12]
+    """Hash of the requirement lines only: editing a comment in envs/legacy.txt does not ask for a new env."""
+    lines = [ln.strip() for ln in _requirements().read_text().splitlines()]
+    return hashlib.sha256("\n".join(ln for ln in lines if ln and not ln.startswith("#")).encode()).hexdigest()[:12]
 
 
 def legacy_env_dir() -> Path:

@@ -181,7 +181,8 @@ def test_both_runners_compute_the_same_bytes(tiny_repo):
     sh(root, "dvc", "repro", "-q")
     enc = root / "results/train_fgd_encoder/demo"
     by_dvc = _snapshot(root, "results/train_fgd_encoder/demo/encoder", "results/train_fgd_encoder/demo/metrics.json")
-    sh(root, "snakemake", "--cores", "1", "--forcerun", "train_fgd_encoder", str(enc / "metrics.json"))
+    sh(root, "snakemake", "--cores", "1", "--forcerun", "train_fgd_encoder",
+       "results/train_fgd_encoder/demo/metrics.json")
     assert _snapshot(root, "results/train_fgd_encoder/demo/encoder",
                      "results/train_fgd_encoder/demo/metrics.json") == by_dvc
     report = yaml.safe_load((enc / "report.json").read_text())
