@@ -53,6 +53,39 @@ def controls_figure(summary: Sequence[dict], dataset: str, controls: Sequence[st
     return fig
 
 
+def clip_figure(clip: dict, sample_rate_hz: int, dataset: str):
+    """One raw clip: waveform with word spans and labels above, left and right wrist speed below."""
+    plt = _pyplot()
+
+    t0 = float(clip["start_time"])
+    audio = np.asarray(clip["audio_raw"], dtype=np.float32)
+    joints = np.asarray(clip["skeletons_3d"], dtype=np.float64)
+    fps = joints.shape[0] / (float(clip["end_time"]) - t0)
+    fig, (ax_a, ax_m) = plt.subplots(2, 1, figsize=(14, 6), sharex=True, height_ratios=[1.2, 1])
+    ax_a.plot(np.arange(len(audio)) / sample_rate_hz, audio, lw=0.4, color="0.35")
+    top = float(np.abs(audio).max()) or 1.0
+    for i, (word, s, e) in enumerate(clip["words"]):
+        ax_a.axvspan(s - t0, e - t0, color="tab:blue" if i % 2 else "tab:orange", alpha=0.15, lw=0)
+        ax_a.axvline(s - t0, color="tab:blue", lw=0.6)
+        ax_a.text((s + e) / 2 - t0, top * (1.08 if i % 2 else 1.25), word, ha="center", va="bottom", fontsize=8,
+                  rotation=0)
+    ax_a.set_ylim(-top * 1.1, top * 1.6)
+    ax_a.set_ylabel("audio (full scale = 1)")
+    ax_a.set_title(f"{dataset}, one clip: {len(clip['words'])} words (spans shaded), "
+                   f"{len(audio) / sample_rate_hz:.1f} s (video time {t0:.2f} s)")
+    t = np.arange(joints.shape[0] - 1) / fps
+    for joint, name, color in ((6, "left wrist", "tab:green"), (7, "right wrist", "tab:red")):
+        speed = np.linalg.norm(np.diff(joints[:, joint], axis=0), axis=-1) * fps
+        ax_m.plot(t, speed, color=color, lw=1.2, label=name)
+    for _, s, _ in clip["words"]:
+        ax_m.axvline(s - t0, color="tab:blue", lw=0.4, alpha=0.4)
+    ax_m.set_ylabel("wrist speed (skeleton units/s ≈ m/s)")
+    ax_m.set_xlabel("time from clip start (s); vertical lines: word onsets")
+    ax_m.legend(loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
 def save(fig, path, dpi: int = 100) -> None:
     """Save and close (Agg figures otherwise pile up in long runs)."""
     fig.savefig(path, dpi=dpi, format="png")

@@ -17,49 +17,13 @@ from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
+from gesturegen import plots
 from gesturegen.config import MakeDemoDataParams, load_params, to_dict
 from gesturegen.data import demo
 from gesturegen.data.rawformat import write_store
 from gesturegen.io import replace_on_success, write_json
-
-
-def plot_clip(clip: dict, path: Path, sample_rate_hz: int) -> None:
-    """Waveform with word boundaries and labels above, left/right wrist speed below (PNG at `path`)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    t0 = float(clip["start_time"])
-    audio = np.asarray(clip["audio_raw"], dtype=np.float32)
-    joints = np.asarray(clip["skeletons_3d"], dtype=np.float64)
-    fps = joints.shape[0] / (float(clip["end_time"]) - t0)
-    fig, (ax_a, ax_m) = plt.subplots(2, 1, figsize=(14, 6), sharex=True, height_ratios=[1.2, 1])
-    ax_a.plot(np.arange(len(audio)) / sample_rate_hz, audio, lw=0.4, color="0.35")
-    top = float(np.abs(audio).max()) or 1.0
-    for i, (word, s, e) in enumerate(clip["words"]):
-        ax_a.axvspan(s - t0, e - t0, color="tab:blue" if i % 2 else "tab:orange", alpha=0.15, lw=0)
-        ax_a.axvline(s - t0, color="tab:blue", lw=0.6)
-        ax_a.text((s + e) / 2 - t0, top * (1.08 if i % 2 else 1.25), word, ha="center", va="bottom", fontsize=8,
-                  rotation=0)
-    ax_a.set_ylim(-top * 1.1, top * 1.6)
-    ax_a.set_ylabel("audio (full scale = 1)")
-    ax_a.set_title(f"demo dataset, one clip: {len(clip['words'])} words (spans shaded), "
-                   f"{len(audio) / sample_rate_hz:.1f} s (video time {t0:.2f} s)")
-    t = np.arange(joints.shape[0] - 1) / fps
-    for joint, name, color in ((6, "left wrist", "tab:green"), (7, "right wrist", "tab:red")):
-        speed = np.linalg.norm(np.diff(joints[:, joint], axis=0), axis=-1) * fps
-        ax_m.plot(t, speed, color=color, lw=1.2, label=name)
-    for _, s, _ in clip["words"]:
-        ax_m.axvline(s - t0, color="tab:blue", lw=0.4, alpha=0.4)
-    ax_m.set_ylabel("wrist speed (skeleton units/s ≈ m/s)")
-    ax_m.set_xlabel("time from clip start (s); vertical lines: word onsets")
-    ax_m.legend(loc="upper right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, format="png")
-    plt.close(fig)
 
 
 def run(p: MakeDemoDataParams, seed: int, out: Path, report_dir: Path) -> dict:
@@ -119,7 +83,7 @@ def _generate(p: MakeDemoDataParams, seed: int, out: Path, plot: Path) -> dict:
                    speakers=p.n_speakers,
                    # share of 34-frame 15 fps windows the default build_windows filters keep (a sanity check)
                    window_pass_fraction=round(sum(v is None for v in verdicts) / max(len(verdicts), 1), 4))
-    plot_clip(first_clip[0], plot, p.sample_rate_hz)
+    plots.save(plots.clip_figure(first_clip[0], p.sample_rate_hz, "demo dataset"), plot, dpi=110)
     return metrics
 
 

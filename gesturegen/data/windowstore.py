@@ -219,6 +219,23 @@ def file_blake2b(f: Path) -> str:
     return h.hexdigest()
 
 
+def read_meta(folder: Path, fmt: str, version: int, arrays: tuple[str, ...], stage: str,
+              error: type[Exception] = ValueError,
+              integrity_error: type[Exception] = ArrayIntegrityError) -> dict[str, Any]:
+    """A split folder's meta.json, checked for its format, version and the checksums of `arrays`; errors name the
+    file and the stage that rewrites it."""
+    meta_path = folder / "meta.json"
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"{folder}: no meta.json; is this a {stage} split folder? Run {stage}")
+    meta = read_json(meta_path)
+    if meta.get("format") != fmt or meta.get("version") != version:
+        raise error(f"{meta_path}: format {meta.get('format')!r} v{meta.get('version')!r}, expected {fmt!r} "
+                    f"v{version}; re-run {stage}")
+    if sorted(meta.get("checksums") or {}) != sorted(arrays):
+        raise integrity_error(f"{meta_path}: no checksums for {list(arrays)}; re-run {stage}")
+    return meta
+
+
 def open_split(path: str | Path, verify: bool = True) -> WindowSplit:
     """Open a build_windows split read-only: meta.json, the memory-mapped arrays, and (by default) their checksums.
 
@@ -226,15 +243,7 @@ def open_split(path: str | Path, verify: bool = True) -> WindowSplit:
     is still caught from the .npy headers.
     """
     path = Path(path)
-    meta_path = path / "meta.json"
-    if not meta_path.is_file():
-        raise FileNotFoundError(f"{path}: no meta.json; is this a build_windows split folder? Run build_windows")
-    meta = read_json(meta_path)
-    if meta.get("format") != WINDOWS_FORMAT or meta.get("version") != WINDOWS_VERSION:
-        raise ValueError(f"{meta_path}: format {meta.get('format')!r} v{meta.get('version')!r}, "
-                         f"expected {WINDOWS_FORMAT!r} v{WINDOWS_VERSION}; re-run build_windows")
-    if sorted(meta.get("checksums") or {}) != sorted(WINDOW_ARRAYS):
-        raise ArrayIntegrityError(f"{meta_path}: no checksums for {list(WINDOW_ARRAYS)}; re-run build_windows")
+    meta = read_meta(path, WINDOWS_FORMAT, WINDOWS_VERSION, WINDOW_ARRAYS, "build_windows")
     arrays = mmap_arrays(path, WINDOW_ARRAYS, "build_windows", error=ArrayIntegrityError)
     n = meta["n_windows"]
     for name, arr in arrays.items():

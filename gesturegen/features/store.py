@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gesturegen.features.common import ARRAY_NAMES, FEATURES_FORMAT, FEATURES_VERSION, FeatureError
-from gesturegen.io import read_json
 
 if TYPE_CHECKING:
     from gesturegen.data.windowstore import WindowSplit
@@ -34,17 +33,13 @@ def open_features(split_dir: str | Path, windows: WindowSplit | None = None, ver
     By default the arrays are checked against the checksums in meta.json (one sequential read; a mismatch names the
     file and the window rows); `verify=False` skips that for repeated opens in a hot loop.
     """
+    from gesturegen.data.windowstore import mmap_arrays, read_meta, verify_arrays
+
     path = Path(split_dir)
-    meta_path = path / "meta.json"
-    if not meta_path.is_file():
+    if not (path / "meta.json").is_file():
         raise FeatureError(f"{path}: no meta.json; is this an extract_features split folder? Run extract_features")
-    meta = read_json(meta_path)
-    if meta.get("format") != FEATURES_FORMAT or meta.get("version") != FEATURES_VERSION:
-        raise FeatureError(f"{meta_path}: format {meta.get('format')!r} v{meta.get('version')!r}, expected "
-                           f"{FEATURES_FORMAT!r} v{FEATURES_VERSION}; re-run extract_features")
-    from gesturegen.data.windowstore import mmap_arrays, verify_arrays
-    if sorted(meta.get("checksums") or {}) != sorted(ARRAY_NAMES):
-        raise FeatureError(f"{meta_path}: no checksums for {list(ARRAY_NAMES)}; re-run extract_features")
+    meta = read_meta(path, FEATURES_FORMAT, FEATURES_VERSION, ARRAY_NAMES, "extract_features", error=FeatureError,
+                     integrity_error=FeatureError)
     arrays = mmap_arrays(path, ARRAY_NAMES, "extract_features", error=FeatureError)
     n, t = meta["n_windows"], meta["n_frames"]
     dims = meta["dims"]

@@ -24,6 +24,7 @@ rule make_demo_data:
         "gesturegen/data/speech.py",
         "gesturegen/io.py",
         "gesturegen/numerics.py",
+        "gesturegen/plots.py",
         "stages/__init__.py",
         "stages/make_demo_data.py",
     output:
