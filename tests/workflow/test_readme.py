@@ -104,3 +104,15 @@ def test_readme_points_only_at_sections_that_exist():
     for f in ("envs/requirements.txt", "envs/setup.sh", "envs/quickstart.sh"):
         for section in re.findall(r'README "([^"]+)"', (ROOT / f).read_text()):
             assert re.search(rf"^#+ {re.escape(section)}$", text, flags=re.M), f"{f} points at README \"{section}\""
+
+
+def test_committed_reads_the_index_not_the_workspace(tmp_path, monkeypatch):
+    """After a run on another machine rewrites a tracked results file, the README check still compares with what is
+    committed (the old check read the workspace copy and failed right after the quick start)."""
+    import tests.workflow.test_readme as mod
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / "summary.csv").write_text("committed\n")
+    subprocess.run(["git", "add", "summary.csv"], cwd=tmp_path, check=True)
+    (tmp_path / "summary.csv").write_text("rewritten by a run elsewhere\n")
+    monkeypatch.setattr(mod, "ROOT", tmp_path)
+    assert mod.committed("summary.csv") == "committed\n"
