@@ -1,4 +1,7 @@
-"""The README's generated blocks stay current. Refresh them with: UPDATE_README=1 python -m pytest tests/workflow/test_readme.py"""
+"""The README's generated blocks stay current, its images and links resolve in a fresh clone.
+
+Refresh the blocks with: UPDATE_README=1 python -m pytest tests/workflow/test_readme.py
+"""
 from __future__ import annotations
 
 import math
