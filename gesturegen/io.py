@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import json
 import math
 import os
@@ -38,6 +40,17 @@ def write_json(path: str | Path, obj: Any) -> Path:
 
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text())
+
+
+def file_digest(path: Path, chunk: int = 1 << 22) -> tuple[int, str]:
+    """(size, blake2b hex) of a file, in one sequential read."""
+    h = hashlib.blake2b()
+    size = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+            size += len(block)
+    return size, h.hexdigest()
 
 
 # --- all-or-nothing outputs ---------------------------------------------------------------------------------------
@@ -124,15 +137,19 @@ def _recover(final: Path) -> None:
 _RENAME_EXCHANGE = 2
 
 
+@functools.cache
+def _libc():
+    import ctypes
+    import ctypes.util
+
+    return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+
+
 def _exchange(a: Path, b: Path) -> None:
     """Swap two paths atomically (Linux renameat2). Where the file system cannot, park b as `.<name>.old-<pid>`,
     move a into place and move the parked one to a; a kill in between leaves b parked, and the next run puts it
     back (_recover)."""
-    import ctypes
-    import ctypes.util
-
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    renameat2 = getattr(libc, "renameat2", None)
+    renameat2 = getattr(_libc(), "renameat2", None)
     if renameat2 is not None:
         at_fdcwd = -100
         if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0:

@@ -23,7 +23,8 @@ from tqdm import tqdm
 
 from gesturegen.config import BuildWindowsParams, DataSource, load_params, to_dict
 from gesturegen.data.normalize import subtract_mean, train_statistics
-from gesturegen.data.rawformat import RawStore, RecordError, check_clip
+from gesturegen.data.rawformat import RawStore, RecordError
+from gesturegen.data.records import check_clip
 from gesturegen.data.skeleton import Skeleton, get_skeleton
 from gesturegen.data.windows import WindowSpec, cut_clip, shared_videos
 from gesturegen.data.windowstore import WINDOW_ARRAYS, WINDOWS_FORMAT, WINDOWS_VERSION, NpyAppender, array_checksums

@@ -23,14 +23,9 @@ from tqdm import tqdm
 
 from gesturegen.config import ConvertRawParams, DataSource, load_params
 from gesturegen.data import rawformat
-from gesturegen.data.legacy import (
-    LEGACY_FORMAT,
-    BadRecord,
-    SourceSplit,
-    canonicalize_video,
-    legacy_python,
-    open_source,
-)
+from gesturegen.data.legacy import LEGACY_FORMAT, BadRecord, SourceSplit, canonicalize_video, open_source
+from gesturegen.data.legacy_env import legacy_python
+from gesturegen.data.records import ClipProblem, check_record, check_video
 from gesturegen.io import replace_on_success, write_json
 
 SPLITS = ("train", "val", "test")
@@ -62,13 +57,13 @@ def _checked(records: Iterable, path: Path, split: str, p: ConvertRawParams, sta
             reason, problem = video.reason, video.error
         else:
             reason, problem = "bad_record", None
-            found = rawformat.check_video(video)
+            found = check_video(video)
             if found is None:
                 try:
                     video = canonicalize_video(video)
                 except ValueError as e:
-                    found = rawformat.ClipProblem("bad_record", str(e))
-            found = found or rawformat.check_record(video)
+                    found = ClipProblem("bad_record", str(e))
+            found = found or check_record(video)
             if found is not None:
                 reason, problem = found.reason, found.message
         if problem is not None:

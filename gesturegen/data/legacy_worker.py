@@ -28,7 +28,7 @@ import lmdb
 import msgpack
 import numpy as np
 
-from gesturegen.data import rawformat
+from gesturegen.data import lmdbfile, rawformat
 
 warnings.simplefilter("ignore", FutureWarning)  # pyarrow 11 warns on every serialize/deserialize call
 
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("mode", choices=["read", "write"])
     ap.add_argument("lmdb", type=Path)
     args = ap.parse_args(argv)
-    rawformat.no_core_dump()  # a damaged file may crash LMDB or pyarrow here; the parent reports it
+    lmdbfile.no_core_dump()  # a damaged file may crash LMDB or pyarrow here; the parent reports it
     # frames go to the real stdout; anything a library prints lands on stderr instead of corrupting the stream
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gesturegen.io import read_json
+from gesturegen.io import file_digest, read_json
 
 WINDOWS_FORMAT = "gesturegen-windows"
 WINDOWS_VERSION = 2
@@ -195,7 +195,7 @@ def verify_arrays(folder: str | Path, checksums: dict[str, dict[str, Any]], stag
                     f"{c['rows']}) are missing or incomplete" if size < c["size"] else
                     f"{size} bytes instead of {c['size']}: bytes were appended")
             raise error(f"{where}: {what}. The file is damaged; re-run {stage}")
-        if file_blake2b(f) == c["blake2b"]:
+        if file_digest(f)[1] == c["blake2b"]:
             continue
         header_crc, crcs, _ = _block_crcs(f, c["header_bytes"], c["row_bytes"], c["block_rows"])
         k = c["block_rows"]
@@ -209,14 +209,6 @@ def verify_arrays(folder: str | Path, checksums: dict[str, dict[str, Any]], stag
         found = " and ".join(parts) or "bytes that no block checksum covers"
         raise error(f"{where}: the content does not match its blake2b: {found} changed after writing. The file "
                     f"is damaged; re-run {stage}")
-
-
-def file_blake2b(f: Path) -> str:
-    h = hashlib.blake2b()
-    with open(f, "rb") as fh:
-        while buf := fh.read(_CHUNK):
-            h.update(buf)
-    return h.hexdigest()
 
 
 def read_meta(folder: Path, fmt: str, version: int, arrays: tuple[str, ...], stage: str,

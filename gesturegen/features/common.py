@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from gesturegen.data.records import first_non_finite
+
 FEATURES_FORMAT = "gesturegen-features"
 FEATURES_VERSION = 2
 ARRAY_NAMES = ("audio_frames", "audio_pooled", "text_frames", "text_pooled")
@@ -63,12 +65,6 @@ def sha256_files(folder: Path, names: Iterable[str]) -> dict[str, str]:
         out[name] = h.hexdigest()
     out["combined"] = hashlib.sha256("".join(f"{k}:{v}\n" for k, v in out.items()).encode()).hexdigest()
     return out
-
-
-def first_non_finite(arr: np.ndarray) -> int | None:
-    """Index along axis 0 of the first row holding a NaN or inf, or None."""
-    bad = ~np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1)
-    return int(np.argmax(bad)) if bad.any() else None
 
 
 def check_finite(arrays: dict[str, np.ndarray], split: str, offset: int = 0) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from gesturegen.data import legacy, rawformat
+from gesturegen.data import legacy, legacy_env, rawformat
 from gesturegen.data.rawformat import RawFormatError, RawStore
 from gesturegen.io import read_json
 from stages import convert_raw
@@ -304,12 +304,12 @@ def test_official_lmdb_without_the_legacy_env_names_the_setup_step(tmp_path, our
     env.close()
     empty = tmp_path / "no-env"
     empty.mkdir()
-    monkeypatch.setenv(legacy.ENV_VAR, str(empty))
+    monkeypatch.setenv(legacy_env.ENV_VAR, str(empty))
     def no_install(*_a, **_k):
         raise AssertionError("a stage ran the environment setup")
-    monkeypatch.setattr(legacy, "_run_logged", no_install)   # where venv/pip would run
-    monkeypatch.setattr(legacy, "setup_legacy_env", no_install)
-    with pytest.raises(legacy.LegacyEnvError, match=r"(?s)not set up.*python -m gesturegen.data.legacy setup.*"
+    monkeypatch.setattr(legacy_env, "_run_logged", no_install)   # where venv/pip would run
+    monkeypatch.setattr(legacy_env, "setup_legacy_env", no_install)
+    with pytest.raises(legacy_env.LegacyEnvError, match=r"(?s)not set up.*python -m gesturegen.data.legacy setup.*"
                                                     r"\$GESTUREGEN_LEGACY_ENV") as e:
         _convert(tmp_path, "ted_expressive", src, tmp_path / "out")
     assert "Stages never install anything" in str(e.value)
@@ -321,7 +321,7 @@ def test_official_lmdb_without_the_legacy_env_names_the_setup_step(tmp_path, our
 @pytest.fixture(scope="module")
 def legacy_python() -> Path:
     """The explicit setup step (creates the env on first use: needs PyPI), as a user runs it."""
-    return legacy.setup_legacy_env()
+    return legacy_env.setup_legacy_env()
 
 
 @pytest.fixture(scope="module")
@@ -436,7 +436,7 @@ env.close()
 assert pa.deserialize(pa.serialize({{"t": Evil()}}, context=ctx).to_buffer(), context=ctx)
 import os; assert os.path.exists({str(marker)!r}); os.remove({str(marker)!r})  # the default context does unpickle
 """
-    subprocess.run([str(legacy_python), "-c", script], check=True, env=legacy.worker_environ())
+    subprocess.run([str(legacy_python), "-c", script], check=True, env=legacy_env.worker_environ())
     with pytest.raises(RawFormatError, match=r"src/train: key 0000000001: corrupt value \(a pickled payload of type "
                                              r"'Evil' \(refused: values are never unpickled\)\)"):
         _convert(tmp_path, "ted_expressive", src, tmp_path / "out")
@@ -477,7 +477,7 @@ def test_setup_step_reports_where_the_env_is(legacy_python):
 
 
 def test_check_step_names_the_setup_command_when_the_env_is_missing(tmp_path):
-    env = {**os.environ, legacy.ENV_VAR: str(tmp_path / "none")}
+    env = {**os.environ, legacy_env.ENV_VAR: str(tmp_path / "none")}
     res = subprocess.run([sys.executable, "-m", "gesturegen.data.legacy", "check"], capture_output=True, text=True,
                          env=env, cwd=REPO, check=False)
     assert res.returncode == 1 and "python -m gesturegen.data.legacy setup" in res.stderr

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from gesturegen.data.rawformat import RawStore, check_clip
+from gesturegen.data.rawformat import RawStore
+from gesturegen.data.records import check_clip
 from gesturegen.io import read_json
 from stages import make_demo_data
 from tests.conftest import ROOT

@@ -8,7 +8,7 @@ import pytest
 from gesturegen.config import FilterParams
 from gesturegen.data import demo
 from gesturegen.data.filters import reject_reason
-from gesturegen.data.rawformat import check_clip
+from gesturegen.data.records import check_clip
 from gesturegen.data.skeleton import TED_EXPRESSIVE as SK
 from gesturegen.data.speech import tokenize
 

@@ -5,18 +5,10 @@ import lmdb
 import numpy as np
 import pytest
 
-from gesturegen.data import rawformat
-from gesturegen.data.rawformat import (
-    RawFormatError,
-    RawStore,
-    RecordError,
-    check_clip,
-    check_lmdb_header,
-    check_record,
-    decode,
-    encode,
-    write_store,
-)
+from gesturegen.data import lmdbfile, rawformat
+from gesturegen.data.lmdbfile import check_lmdb_header
+from gesturegen.data.rawformat import RawFormatError, RawStore, RecordError, decode, encode, write_store
+from gesturegen.data.records import check_clip, check_record
 from tests.conftest import synthetic_clip
 from tests.corruption import flip_bit, leaf_node_offset, middle_page, overwrite_random, truncate
 
@@ -102,7 +94,7 @@ def _rewrite(path, key: bytes, value: bytes) -> None:
     with env.begin(write=True) as txn:
         txn.put(key, value)
     env.close()
-    rawformat.write_digest(path)
+    lmdbfile.write_digest(path)
 
 
 def test_every_value_carries_a_checksum_of_its_key_and_payload(tmp_path):
@@ -141,7 +133,7 @@ def test_format_record_is_checksummed_and_counts_the_videos(tmp_path):
     with env.begin(write=True) as txn:
         txn.delete(b"0000000001")
     env.close()
-    rawformat.write_digest(tmp_path / "removed")
+    lmdbfile.write_digest(tmp_path / "removed")
     with pytest.raises(RawFormatError, match=r"removed: 1 records but the `__format__` record says 2"):
         RawStore(tmp_path / "removed")
 
@@ -169,7 +161,7 @@ def test_version_1_store_is_refused_with_the_fix(tmp_path):
     env.close()
     with pytest.raises(RawFormatError, match=r"v1: written in 'gesturegen-raw' v1.*re-run convert_raw / make_demo_data"):
         RawStore(path)
-    rawformat.write_digest(path)  # even with a digest beside it
+    lmdbfile.write_digest(path)  # even with a digest beside it
     with pytest.raises(RawFormatError, match=r"v1: written in 'gesturegen-raw' v1.*re-run convert_raw / make_demo_data"):
         RawStore(path)
 
@@ -241,7 +233,7 @@ def test_official_lmdb_is_probed_in_a_child_process(tmp_path):
     with env.begin(write=True) as txn:
         txn.put(b"0000000000", b"\x00\x01pyarrow-bytes")
     env.close()
-    report = rawformat.probe_meta(tmp_path / "legacy")
+    report = lmdbfile.probe_meta(tmp_path / "legacy")
     assert report.failure is None and report.meta is None
 
 
@@ -252,7 +244,7 @@ def test_child_scan_reports_every_damaged_key(tmp_path):
         for k in (b"0000000000", b"0000000002"):
             txn.put(k, b"x" * 40)
     env.close()
-    report = rawformat.scan_store(tmp_path / "s")
+    report = lmdbfile.scan_store(tmp_path / "s")
     assert [k for k, _ in report.bad] == ["0000000000", "0000000002"] and report.failure is None
     assert report.n_records == 4 and report.last_key == "__format__"
 

@@ -187,6 +187,7 @@ def write_declarations() -> None:
 if __name__ == "__main__":
     if sys.argv[1:] == ["--write"]:
         write_declarations()
-    for st in [a for a in sys.argv[1:] if a != "--write"] or sorted(p.stem for p in (ROOT / "stages").glob("[a-z]*.py")):
+    names = [a for a in sys.argv[1:] if a != "--write"]
+    for st in names or sorted(p.stem for p in (ROOT / "stages").glob("[a-z]*.py")):
         print(f"{st}:")
         print("\n".join(f"    - {d}" for d in sorted(code_deps(st))))

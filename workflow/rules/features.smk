@@ -9,6 +9,7 @@ rule extract_features:
         "gesturegen/compute.py",
         "gesturegen/config.py",
         "gesturegen/data/__init__.py",
+        "gesturegen/data/records.py",
         "gesturegen/data/windowstore.py",
         "gesturegen/features/__init__.py",
         "gesturegen/features/audio.py",
