@@ -141,6 +141,36 @@ class EvaluateBaselinesParams:
 
 
 @dataclass(frozen=True)
+class TrainSyncEvaluatorParams:
+    """The speech <-> motion sync evaluator (R-precision, multimodal distance): contrastive, per dataset."""
+    use_text: bool = True           # speech = audio_frames (+ text_frames)
+    hidden: int = 64
+    text_proj: int = 32
+    embed_dim: int = 128
+    dropout: float = 0.1
+    temperature: float = 0.1        # InfoNCE
+    epochs: int = 40
+    batch_size: int = 128
+    lr: float = 0.001
+    weight_decay: float = 0.0001
+    pool: int = 32                  # R-precision candidates (1 true + pool - 1 of other videos)
+    val_trials: int = 3             # distractor draws per val window for the epoch selection
+
+
+@dataclass(frozen=True)
+class TrainOraclesParams:
+    """The demo oracles: lexical gesture and speaker classifiers on real motion (only with annotations)."""
+    crop_frames: int = 16           # frames around an event's midpoint seen by the lexical classifier
+    min_inside: float = 0.5         # events with less of their extent inside the window are skipped (counted)
+    hidden: int = 64
+    dropout: float = 0.1
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 0.001
+    weight_decay: float = 0.0001
+
+
+@dataclass(frozen=True)
 class VQVAEParams:
     """Reserved for the VQ-VAE issue (the section exists so `-S vqvae.*` has a home)."""
     codebook_size: int = 1024
@@ -167,6 +197,8 @@ class Params:
     extract_features: ExtractFeaturesParams
     train_fgd_encoder: TrainFGDEncoderParams
     evaluate_baselines: EvaluateBaselinesParams
+    train_sync_evaluator: TrainSyncEvaluatorParams
+    train_oracles: TrainOraclesParams
     vqvae: VQVAEParams
     diffusion: DiffusionParams
 

@@ -1,0 +1,76 @@
+"""Retrieval metrics of a speech <-> motion embedding space (Guo et al. 2022's text-to-motion protocol, for speech).
+
+r_precision: for each query window i, a pool of `pool` motion embeddings: its own and pool - 1 others drawn from
+windows of *other videos* (windows of the same video overlap or share a speaker and topic, so they are not fair
+distractors); the pool is ranked by Euclidean distance to window i's speech embedding, and top-k counts the queries
+whose own motion is among the k nearest. Chance is k / pool. Ties (e.g. every window given the same motion) count
+as a random order among the tied candidates: the expected hit rate, not the optimistic one.
+
+multimodal_distance: the mean Euclidean distance between each window's speech embedding and its motion embedding.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+TIE_TOL = 1e-6   # distances this close (relative to the true one, at least absolute) count as tied
+
+
+class RetrievalError(ValueError):
+    """Inputs that retrieval cannot score: the message says which and what to change."""
+
+
+def _check(speech_emb: np.ndarray, motion_emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    s, m = np.asarray(speech_emb, np.float64), np.asarray(motion_emb, np.float64)
+    if s.ndim != 2 or s.shape != m.shape:
+        raise RetrievalError(f"speech and motion embeddings must be (n, d) of the same shape, got {s.shape} and "
+                             f"{m.shape}")
+    if not (np.isfinite(s).all() and np.isfinite(m).all()):
+        raise RetrievalError("embeddings contain NaN/inf")
+    return s, m
+
+
+def _hit_rates(d_true: np.ndarray, d_others: np.ndarray, ks: Sequence[int]) -> np.ndarray:
+    """(q,) true distances, (q, pool - 1) distractor distances -> (q, len(ks)) expected top-k hits."""
+    tol = TIE_TOL * np.maximum(1.0, np.abs(d_true))[:, None]
+    less = (d_others < d_true[:, None] - tol).sum(1)
+    tied = (np.abs(d_others - d_true[:, None]) <= tol).sum(1)
+    # the true candidate is uniformly placed among its `tied` equals: rank in less .. less + tied (0-based)
+    return np.stack([np.clip((k - less) / (tied + 1), 0.0, 1.0) for k in ks], axis=1)
+
+
+def r_precision(speech_emb: np.ndarray, motion_emb: np.ndarray, video_ids: np.ndarray, rng: np.random.Generator,
+                pool: int = 32, ks: Sequence[int] = (1, 2, 3), trials: int = 1) -> dict[str, float]:
+    """R-precision top-k among `pool` candidates (1 true + pool - 1 windows of other videos), averaged over queries
+    and `trials` draws of the distractors. Returns {"top1": .., "top2": .., ...}."""
+    s, m = _check(speech_emb, motion_emb)
+    vids = np.asarray(video_ids)
+    n = s.shape[0]
+    if vids.shape != (n,):
+        raise RetrievalError(f"video_ids must be ({n},), got {vids.shape}")
+    if pool < 2 or trials < 1 or not ks or min(ks) < 1 or max(ks) > pool:
+        raise RetrievalError(f"need pool >= 2, trials >= 1 and 1 <= k <= pool; got pool={pool}, trials={trials}, "
+                             f"ks={tuple(ks)}")
+    others: dict = {}
+    for v in np.unique(vids):
+        others[v] = np.flatnonzero(vids != v)
+        if others[v].size < pool - 1:
+            raise RetrievalError(f"R-precision among {pool} needs at least {pool - 1} windows from other videos "
+                                 f"for every query; video {v} has only {others[v].size} (n={n} windows in "
+                                 f"{np.unique(vids).size} videos): evaluate more windows or lower the pool")
+    hits = np.zeros(len(ks))
+    d_true = np.linalg.norm(s - m, axis=1)
+    for _ in range(trials):
+        idx = np.empty((n, pool - 1), dtype=np.int64)
+        for i in range(n):
+            idx[i] = rng.choice(others[vids[i]], size=pool - 1, replace=False)
+        d_others = np.linalg.norm(s[:, None, :] - m[idx], axis=2)
+        hits += _hit_rates(d_true, d_others, ks).mean(0)
+    return {f"top{k}": float(h / trials) for k, h in zip(ks, hits)}
+
+
+def multimodal_distance(speech_emb: np.ndarray, motion_emb: np.ndarray) -> float:
+    """Mean Euclidean distance between each window's speech embedding and its motion embedding."""
+    s, m = _check(speech_emb, motion_emb)
+    return float(np.linalg.norm(s - m, axis=1).mean())
