@@ -47,9 +47,9 @@ def _tensors(w, f, use_text: bool):
     import torch
 
     n, t = len(w), w.dir_vec.shape[1]
-    text = torch.as_tensor(np.asarray(f.text_frames, np.float32)) if use_text else torch.zeros(n, t, 0)
-    return (torch.as_tensor(np.asarray(f.audio_frames, np.float32)), text,
-            torch.as_tensor(np.asarray(w.dir_vec, np.float32)), torch.as_tensor(np.asarray(w.video_ids, np.int64)))
+    text = torch.as_tensor(np.array(f.text_frames, np.float32)) if use_text else torch.zeros(n, t, 0)
+    return (torch.as_tensor(np.array(f.audio_frames, np.float32)), text,
+            torch.as_tensor(np.array(w.dir_vec, np.float32)), torch.as_tensor(np.array(w.video_ids, np.int64)))
 
 
 def shuffled_pairing(video_ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -76,7 +76,7 @@ class MotionClassifier(nn.Module):
         out = np.empty(x.shape[0], dtype=np.int64)
         try:
             for i in range(0, x.shape[0], batch_size):
-                xb = torch.as_tensor(np.asarray(x[i:i + batch_size], np.float32), device=device)
+                xb = torch.as_tensor(np.array(x[i:i + batch_size], np.float32), device=device)
                 out[i:i + xb.shape[0]] = self(xb).argmax(1).cpu().numpy()
         finally:
             self.train(was)

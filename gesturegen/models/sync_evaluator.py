@@ -125,7 +125,7 @@ class SyncEvaluator(nn.Module):
         out = np.empty((n, self.config.embed_dim), dtype=np.float32)
         try:
             for i in range(0, n, batch_size):
-                xs = [None if a is None else torch.as_tensor(np.asarray(a[i:i + batch_size], np.float32),
+                xs = [None if a is None else torch.as_tensor(np.array(a[i:i + batch_size], np.float32),
                                                              device=device) for a in arrays]
                 out[i:i + batch_size] = fn(*xs).cpu().numpy()
         finally:
