@@ -52,7 +52,7 @@ def _fit(p: TrainOraclesParams, seed: int, device: str, x_tr: np.ndarray, y_tr: 
     system.model.set_statistics(x_tr)
 
     def loader(x, y, shuffle):
-        ds = TensorDataset(torch.as_tensor(x), torch.as_tensor(y))
+        ds = TensorDataset(torch.as_tensor(np.array(x, np.float32)), torch.as_tensor(np.array(y, np.int64)))
         return DataLoader(ds, batch_size=p.batch_size if shuffle else max(p.batch_size, 256), shuffle=shuffle,
                           drop_last=shuffle and len(y) > p.batch_size, num_workers=0)
 
