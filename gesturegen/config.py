@@ -144,6 +144,8 @@ class EvaluateBaselinesParams:
 class TrainSyncEvaluatorParams:
     """The speech <-> motion sync evaluator (R-precision, multimodal distance): contrastive, per dataset."""
     use_text: bool = True           # speech = audio_frames (+ text_frames)
+    skip_seed_frames: bool = True   # the motion encoder ignores the seed frames (every row keeps the real ones)
+    motion_center: bool = True      # subtract each window's temporal mean motion: a held pose is no evidence of sync
     hidden: int = 64
     text_proj: int = 32
     embed_dim: int = 128
@@ -160,6 +162,7 @@ class TrainSyncEvaluatorParams:
 @dataclass(frozen=True)
 class TrainOraclesParams:
     """The demo oracles: lexical gesture and speaker classifiers on real motion (only with annotations)."""
+    skip_seed_frames: bool = True   # the classifiers ignore the seed frames (every row keeps the real ones)
     crop_frames: int = 16           # frames around an event's midpoint seen by the lexical classifier
     min_inside: float = 0.5         # events with less of their extent inside the window are skipped (counted)
     hidden: int = 64

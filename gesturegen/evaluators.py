@@ -159,7 +159,8 @@ def oracle_scorer(oracles: Oracles, annotations_by_split: Mapping, n_frames: int
     spk_index = {s: i for i, s in enumerate(oracles.speakers)}
     for split, ann in annotations_by_split.items():
         crops[split] = event_crops(ann, oracles.labels, n_frames, fps, int(oracles.info["crop_frames"]),
-                                   float(oracles.info["min_inside"]), where=f"split {split!r}")
+                                   float(oracles.info["min_inside"]), where=f"split {split!r}",
+                                   skip=int(oracles.info.get("skip_frames", 0)))
         # speakers the classifier never saw cannot be recognised: excluded from speaker_acc (-1)
         speaker[split] = np.array([spk_index.get(ann.speakers[i], -1) for i in ann.speaker], dtype=np.int64)
     return OracleScorer(oracles, crops, speaker)

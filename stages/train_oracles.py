@@ -37,7 +37,7 @@ class TrainOraclesError(RuntimeError):
 
 
 def _fit(p: TrainOraclesParams, seed: int, device: str, x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray,
-         y_va: np.ndarray, n_classes: int, root: Path):
+         y_va: np.ndarray, n_classes: int, root: Path, skip: int = 0):
     import pytorch_lightning as pl
     import torch
     from torch.utils.data import DataLoader, TensorDataset
@@ -47,7 +47,7 @@ def _fit(p: TrainOraclesParams, seed: int, device: str, x_tr: np.ndarray, y_tr: 
 
     pl.seed_everything(seed, workers=True, verbose=False)
     cfg = MotionClassifierConfig(in_dim=x_tr.shape[2], n_frames=x_tr.shape[1], n_classes=n_classes,
-                                 hidden=p.hidden, dropout=p.dropout)
+                                 hidden=p.hidden, dropout=p.dropout, skip=skip)
     system = ClassifierSystem(cfg, lr=p.lr, weight_decay=p.weight_decay)
     system.model.set_statistics(x_tr)
 
@@ -88,8 +88,9 @@ def run(p: TrainOraclesParams, compute: ComputeParams, seed: int, dataset: str, 
                                 f"every split or in none; re-run build_windows")
     n_frames, dim = int(wt.meta["n_frames"]), int(wt.dir_vec.shape[2])
     fps = float(wt.meta["fps"])
+    skip = int(wt.meta.get("n_seed_frames", 0)) if p.skip_seed_frames else 0
     info: dict = {"dataset": dataset, "params": to_dict(p), "seed": seed, "crop_frames": p.crop_frames,
-                  "min_inside": p.min_inside, "fps": fps,
+                  "min_inside": p.min_inside, "fps": fps, "skip_frames": skip,
                   "motion": {"dim": dim, "n_frames": n_frames, "normalization": wt.meta.get("normalization")}}
     machine = use_compute(compute.device, compute.threads)
     with replace_on_success(out_dir / "oracles", out_dir / "history.csv", out_dir / "report.json",
@@ -108,8 +109,8 @@ def run(p: TrainOraclesParams, compute: ComputeParams, seed: int, dataset: str, 
             oracles = Oracles({**info, "available": True, "labels": list(labels), "speakers": list(speakers)})
             report = {"dataset": dataset, "available": True, "labels": list(labels), "speakers": list(speakers)}
             # lexical: crops around the events
-            ct = event_crops(at, labels, n_frames, fps, p.crop_frames, p.min_inside, str(wt.path / FOLDER))
-            cv = event_crops(av, labels, n_frames, fps, p.crop_frames, p.min_inside, str(wv.path / FOLDER))
+            ct = event_crops(at, labels, n_frames, fps, p.crop_frames, p.min_inside, str(wt.path / FOLDER), skip)
+            cv = event_crops(av, labels, n_frames, fps, p.crop_frames, p.min_inside, str(wv.path / FOLDER), skip)
             lex = {"train_events": int(len(ct.label)), "val_events": int(len(cv.label)),
                    "skipped_outside": {"train": ct.skipped_outside, "val": cv.skipped_outside},
                    "train_counts": ct.counts, "val_counts": cv.counts}
@@ -128,7 +129,7 @@ def run(p: TrainOraclesParams, compute: ComputeParams, seed: int, dataset: str, 
             if len(set(at.speaker.tolist())) >= 2:
                 oracles.speaker, h, fit = _fit(p, seed, compute.device, np.asarray(wt.dir_vec, np.float32),
                                                at.speaker, np.asarray(wv.dir_vec, np.float32)[known], yv[known],
-                                               len(speakers), or_dir.parent)
+                                               len(speakers), or_dir.parent, skip)
                 history += [{"oracle": "speaker", **r} for r in h]
                 spk.update(fit)
             else:

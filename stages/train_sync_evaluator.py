@@ -95,9 +95,11 @@ def run(p: TrainSyncEvaluatorParams, compute: ComputeParams, seed: int, dataset:
     start = time.perf_counter()
     pl.seed_everything(seed, workers=True, verbose=False)
     dims = ft.meta["dims"]
+    skip = int(wt.meta.get("n_seed_frames", 0)) if p.skip_seed_frames else 0
     config = SyncEvaluatorConfig(motion_dim=d, audio_dim=dims["audio_frames"],
                                  text_dim=dims["text_frames"] if p.use_text else 0, n_frames=t, hidden=p.hidden,
-                                 text_proj=p.text_proj, embed_dim=p.embed_dim, dropout=p.dropout)
+                                 text_proj=p.text_proj, embed_dim=p.embed_dim, dropout=p.dropout,
+                                 motion_skip=skip, motion_center=p.motion_center)
     system = SyncEvaluatorSystem(config, temperature=p.temperature, lr=p.lr, weight_decay=p.weight_decay,
                                  pool=p.pool, val_trials=p.val_trials, seed=seed)
     system.model.set_statistics(ft.audio_frames, ft.text_frames if p.use_text else None, wt.dir_vec)
@@ -142,8 +144,9 @@ def run(p: TrainSyncEvaluatorParams, compute: ComputeParams, seed: int, dataset:
                 "features": {"audio_encoder": ft.meta["encoders"]["audio"]["name"],
                              "text_encoder": ft.meta["encoders"]["text"]["name"], "audio_dim": dims["audio_frames"],
                              "text_dim": dims["text_frames"], "use_text": p.use_text},
-                "motion": {"dim": d, "n_frames": t, "normalization": wt.meta.get("normalization"),
-                           "input": "mean-subtracted dir_vec (build_windows), standardised with train statistics"},
+                "motion": {"dim": d, "n_frames": t, "normalization": wt.meta.get("normalization"), "skip_frames": skip,
+                           "input": "mean-subtracted dir_vec (build_windows) from frame skip_frames on, standardised "
+                                    "with train statistics"},
                 "pool": p.pool, "params": to_dict(p), "seed": seed}
         save_sync_evaluator(model, ev_dir, info)
         with open(loss_csv, "w", newline="") as fh:

@@ -67,7 +67,7 @@ def write_windows(split_dir: Path, data: dict, split: str, dataset: str = "demo"
     np.save(split_dir / "video_ids.npy", data["video_ids"])
     write_json(split_dir / "meta.json", {
         "format": WINDOWS_FORMAT, "version": WINDOWS_VERSION, "dataset": dataset, "split": split, "n_windows": n,
-        "n_frames": T, "fps": FPS, "dim": D, "sample_rate_hz": 16000, "normalization": "train",
+        "n_frames": T, "n_seed_frames": 4, "fps": FPS, "dim": D, "sample_rate_hz": 16000, "normalization": "train",
         "skeleton": "ted_expressive", "checksums": array_checksums(split_dir, WINDOW_ARRAYS)})
     if annotations:
         write_window_annotations(split_dir, n, data["strokes"], data["events"], data["speaker"], list(LABELS))

@@ -3,9 +3,12 @@
 that the speech calls for?".
 
     lexical: a crop of `crop_frames` frames centred on an annotated event's midpoint (shifted to stay inside the
-             window) -> the event's label. Events with less than `min_inside` of their extent inside the window are
-             skipped (and counted).
-    speaker: the whole window -> the speaker id.
+             window after its seed frames) -> the event's label. Events with less than `min_inside` of their extent
+             there are skipped (and counted).
+    speaker: the window after its seed frames -> the speaker id.
+
+The seed frames are skipped because every generator and every control keeps the real ones: they are no evidence
+that the evaluated motion fits the speech.
 
 Both are `MotionClassifier`s: standardise (train statistics, saved as buffers) -> Conv1d k3 -> Conv1d k4/s2 ->
 Conv1d k3 (GELU) -> mean and max over time -> dropout -> Linear. Stored as `<name>.safetensors` per classifier plus
@@ -38,6 +41,7 @@ class MotionClassifierConfig:
     n_classes: int
     hidden: int = 64
     dropout: float = 0.1
+    skip: int = 0               # leading frames ignored (the seed frames every evaluated row keeps)
 
 
 class MotionClassifier(nn.Module):
@@ -56,7 +60,7 @@ class MotionClassifier(nn.Module):
         self.register_buffer("std", torch.ones(c.in_dim))
 
     def set_statistics(self, x: np.ndarray) -> None:
-        mean, std = channel_stats(x)
+        mean, std = channel_stats(x[:, self.config.skip:])
         self.mean.copy_(torch.as_tensor(mean))
         self.std.copy_(torch.as_tensor(np.maximum(std, STD_FLOOR)))
 
@@ -64,7 +68,7 @@ class MotionClassifier(nn.Module):
         c = self.config
         if x.ndim != 3 or tuple(x.shape[1:]) != (c.n_frames, c.in_dim):
             raise ValueError(f"motion classifier expects (B, {c.n_frames}, {c.in_dim}), got {tuple(x.shape)}")
-        h = self.net(((x - self.mean) / self.std).transpose(1, 2))
+        h = self.net(((x[:, c.skip:] - self.mean) / self.std).transpose(1, 2))
         return self.head(torch.cat([h.mean(-1), h.amax(-1)], dim=1))
 
     @torch.no_grad()
@@ -104,10 +108,13 @@ class EventCrops:
 
 
 def event_crops(ann: WindowAnnotations, labels: tuple[str, ...] | list[str], n_frames: int, fps: float,
-                crop_frames: int, min_inside: float, where: str = "annotations") -> EventCrops:
-    """Which events of `ann` a lexical classifier can see, and where (frames) to crop them."""
-    if not 1 <= crop_frames <= n_frames:
-        raise ValueError(f"crop_frames must be in 1..{n_frames} (the window length), got {crop_frames}")
+                crop_frames: int, min_inside: float, where: str = "annotations", skip: int = 0) -> EventCrops:
+    """Which events of `ann` a lexical classifier can see, and where (frames) to crop them. The visible part of
+    a window starts at frame `skip` (the seed frames are not evidence): the extent inside is measured there, and
+    crops stay within frames skip .. n_frames - 1."""
+    if not 1 <= crop_frames <= n_frames - skip:
+        raise ValueError(f"crop_frames must be in 1..{n_frames - skip} (the window after {skip} seed frames), got "
+                         f"{crop_frames}")
     index = {lab: i for i, lab in enumerate(labels)}
     ev = ann.events
     unknown = sorted(set(ev["label"]) - set(index))
@@ -116,11 +123,12 @@ def event_crops(ann: WindowAnnotations, labels: tuple[str, ...] | list[str], n_f
                               f"{list(labels)}; the oracles were trained on another label set, re-run train_oracles")
     dur_win = n_frames / fps
     start_s, end_s = ev["start_s"].to_numpy(np.float64), ev["end_s"].to_numpy(np.float64)
-    inside = np.clip(np.minimum(end_s, dur_win) - np.maximum(start_s, 0.0), 0.0, None)
+    t0 = skip / fps
+    inside = np.clip(np.minimum(end_s, dur_win) - np.maximum(start_s, t0), 0.0, None)
     length = end_s - start_s
-    ok = np.where(length > 0, inside >= min_inside * np.maximum(length, 1e-12), (start_s >= 0) & (start_s <= dur_win))
+    ok = np.where(length > 0, inside >= min_inside * np.maximum(length, 1e-12), (start_s >= t0) & (start_s <= dur_win))
     mid = (start_s + end_s) / 2 * fps
-    start = np.clip(np.round(mid - crop_frames / 2), 0, n_frames - crop_frames).astype(np.int64)
+    start = np.clip(np.round(mid - crop_frames / 2), skip, n_frames - crop_frames).astype(np.int64)
     lab = np.array([index[v] for v in ev["label"]], dtype=np.int64)
     counts = {labels[i]: int(c) for i, c in zip(*np.unique(lab[ok], return_counts=True))}
     return EventCrops(ev["window"].to_numpy(np.int64)[ok], start[ok], lab[ok], int((~ok).sum()), crop_frames,

@@ -3,7 +3,8 @@ symmetric InfoNCE in the manner of Guo et al. 2022's text-to-motion evaluators (
 distance).
 
     speech encoder: per-frame audio features (+ per-frame text features, projected per frame) (B, T, Da [+ Dt])
-    motion encoder: mean-subtracted direction vectors (B, T, D)
+    motion encoder: mean-subtracted direction vectors (B, T, D), from frame `motion_skip` on: the seed frames are
+                    given to every generator and control, so they must not count as evidence of sync
     each: standardise with train statistics (buffers, saved with the weights) -> Conv1d k3 -> 2 x Conv1d k4/s2 ->
           flatten (keeps *when* things happen: sync is about timing) -> Linear -> L2-normalise
 
@@ -43,6 +44,8 @@ class SyncEvaluatorConfig:
     text_proj: int = 32         # per-frame projection of the text features before the speech convs
     embed_dim: int = 128
     dropout: float = 0.1
+    motion_skip: int = 0        # leading motion frames the motion encoder ignores (the seed frames every row keeps)
+    motion_center: bool = False  # subtract each window's own temporal mean: only the movement counts, not the posture
 
 
 def _flat_frames(n_frames: int) -> int:
@@ -81,13 +84,18 @@ class SyncEvaluator(nn.Module):
         self.text_proj = nn.Linear(c.text_dim, c.text_proj) if c.text_dim else None
         speech_in = c.audio_dim + (c.text_proj if c.text_dim else 0)
         self.speech = SequenceEncoder(speech_in, c.n_frames, c.hidden, c.embed_dim, c.dropout)
-        self.motion = SequenceEncoder(c.motion_dim, c.n_frames, c.hidden, c.embed_dim, c.dropout)
+        if not 0 <= c.motion_skip <= c.n_frames - 4:
+            raise ValueError(f"motion_skip must be in 0..{c.n_frames - 4}, got {c.motion_skip}")
+        self.motion = SequenceEncoder(c.motion_dim, c.n_frames - c.motion_skip, c.hidden, c.embed_dim, c.dropout)
         for name, dim in (("audio", c.audio_dim), ("text", c.text_dim), ("motion", c.motion_dim)):
             self.register_buffer(f"{name}_mean", torch.zeros(dim))
             self.register_buffer(f"{name}_std", torch.ones(dim))
 
     def set_statistics(self, audio: np.ndarray, text: np.ndarray | None, motion: np.ndarray) -> None:
         """Per-channel mean and std of (N, T, C) train arrays (std floored at STD_FLOOR)."""
+        motion = np.asarray(motion[:, self.config.motion_skip:], np.float32)
+        if self.config.motion_center:
+            motion = motion - motion.mean(axis=1, keepdims=True)
         for name, arr in (("audio", audio), ("text", text), ("motion", motion)):
             if arr is None or arr.shape[-1] == 0:
                 continue
@@ -114,7 +122,10 @@ class SyncEvaluator(nn.Module):
 
     def encode_motion(self, motion: torch.Tensor) -> torch.Tensor:
         self.check(motion, self.config.motion_dim, "motion (mean-subtracted dir_vec)")
-        return self.motion((motion - self.motion_mean) / self.motion_std)
+        x = motion[:, self.config.motion_skip:]
+        if self.config.motion_center:
+            x = x - x.mean(dim=1, keepdim=True)
+        return self.motion((x - self.motion_mean) / self.motion_std)
 
     @torch.no_grad()
     def _embed(self, fn, arrays: list[np.ndarray | None], batch_size: int) -> np.ndarray:

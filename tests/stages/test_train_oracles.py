@@ -51,6 +51,8 @@ def test_event_crops_skip_events_mostly_outside_and_stay_inside_the_window(world
     assert sum(c.counts.values()) == len(c.label)
     crops = c.take(open_split(world / "train").dir_vec)
     assert crops.shape == (len(c.label), 16, 126)
+    after_seed = event_crops(ann, LABELS, 34, 15, 16, 0.5, skip=4)     # the seed frames are no evidence
+    assert after_seed.start.min() >= 4 and after_seed.skipped_outside >= c.skipped_outside
 
 
 def test_trains_both_oracles_and_reports_them(trained):

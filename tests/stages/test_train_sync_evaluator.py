@@ -76,6 +76,9 @@ def test_scorer_ranks_ground_truth_above_the_controls(trained, world):
     assert set(gt) == {"rprec_top1", "rprec_top2", "rprec_top3", "mm_dist"}
     assert gt["rprec_top3"] > 3 * 3 / 32 and rand["rprec_top3"] < 2 * 3 / 32
     assert still["rprec_top3"] == pytest.approx(3 / 32)          # one motion for every window: exactly chance
+    seeds = np.zeros_like(np.asarray(test.dir_vec))
+    seeds[:, :4] = test.dir_vec[:, :4]                            # the real seed frames carry no credit
+    assert scorer("test", seeds, rows, rng)["rprec_top3"] == pytest.approx(3 / 32)
     assert gt["mm_dist"] < rand["mm_dist"]
     # rows may repeat and come in any order: each gen row is scored against the speech of its own window
     sub = np.r_[rows[::-1], rows[:8]]
