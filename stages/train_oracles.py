@@ -111,7 +111,7 @@ def run(p: TrainOraclesParams, compute: ComputeParams, seed: int, dataset: str, 
             # lexical: crops around the events
             ct = event_crops(at, labels, n_frames, fps, p.crop_frames, p.min_inside, str(wt.path / FOLDER), skip)
             cv = event_crops(av, labels, n_frames, fps, p.crop_frames, p.min_inside, str(wv.path / FOLDER), skip)
-            lex = {"train_events": int(len(ct.label)), "val_events": int(len(cv.label)),
+            lex = {"train_events": len(ct.label), "val_events": len(cv.label),
                    "skipped_outside": {"train": ct.skipped_outside, "val": cv.skipped_outside},
                    "train_counts": ct.counts, "val_counts": cv.counts}
             if len(set(ct.label.tolist())) >= 2:

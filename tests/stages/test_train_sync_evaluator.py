@@ -8,12 +8,12 @@ import shutil
 import numpy as np
 import pytest
 
-from gesturegen.io import read_json
 from gesturegen.evaluators import open_sync_scorer
+from gesturegen.io import read_json
 from gesturegen.models.sync_evaluator import EvaluatorMismatchError, load_sync_evaluator
 from stages import train_sync_evaluator
 from tests.conftest import write_params
-from tests.evaluator_world import write_features, write_world, make_split
+from tests.evaluator_world import make_split, write_features, write_world
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
