@@ -132,10 +132,11 @@ def frechet_distance_symmetric(real: np.ndarray, gen: np.ndarray, real_sqrt: np.
     """The same Fréchet distance with tr sqrt(S_g S_r) computed as Σ sqrt(eig(S_r^½ S_g S_r^½)), a symmetric PSD
     matrix (corrected mode).
 
-    Equal to `frechet_distance` wherever sqrtm(S_g S_r) is well defined (up to rounding, ~1e-10 relative), ~50x
-    faster on 128-d features (one symmetric eigendecomposition; pass `real_sqrt` = S_r^½ to reuse it across
-    generated sets, with `real_cov` = S_r), and still defined when the covariances are singular (n < d), where sqrtm of the product may
-    not exist and the published code falls back or keeps an arbitrary real part. Never falls back.
+    Equal to `frechet_distance` wherever sqrtm(S_g S_r) is well defined (up to rounding, ~1e-13 relative on
+    800 x 128-d features), 2x faster (5x with `real_sqrt` = S_r^½ and `real_cov` = S_r reused across generated
+    sets; measured single-threaded, 800 x 128-d), and still defined when the covariances are singular (n < d),
+    where sqrtm of the product may not exist and the published code falls back or keeps an arbitrary real part.
+    Never falls back.
     """
     real, gen = check_features(real, "real features"), check_features(gen, "generated features")
     if real.shape[1] != gen.shape[1]:
