@@ -14,9 +14,17 @@ import numpy as np
 from _table import print_table  # benchmarks/, on sys.path when run as a script
 
 from gesturegen.data.skeleton import TED_EXPRESSIVE
-from gesturegen.metrics.beat import TED_EXPRESSIVE_CHANGE_ANGLE, audio_onsets, beat_consistency
+from gesturegen.metrics.beat import (
+    TED_EXPRESSIVE_CHANGE_ANGLE,
+    audio_onsets,
+    bc_score,
+    bc_terms,
+    beat_consistency,
+    motion_beat_lists,
+)
 from gesturegen.metrics.diversity import diversity, diversity_faithful
-from gesturegen.metrics.fgd import frechet_distance
+from gesturegen.metrics.fgd import frechet_distance, frechet_distance_symmetric
+from gesturegen.metrics.kid import kernel_distance
 from gesturegen.metrics.motion import accel_diff, joint_mae
 
 
@@ -42,8 +50,11 @@ def main(argv: list[str] | None = None) -> None:
     change = np.asarray(TED_EXPRESSIVE_CHANGE_ANGLE)
 
     onsets: list = []
+    beats: list = []
     audio_onsets(audio[0])                    # warm-up: librosa's first call pays for imports and JIT compilation
     rows = [("FGD (128-d features)", _timed(frechet_distance, feats_a, feats_b)),
+            ("FGD, symmetric form (corrected)", _timed(frechet_distance_symmetric, feats_a, feats_b)),
+            ("KID with jackknife SE (128-d)", _timed(kernel_distance, feats_a, feats_b)),
             ("diversity, faithful (1 permutation of batches)",
              _timed(diversity_faithful, [feats_a[i:i + 100] for i in range(0, n - n % 100, 100)], rng)),
             ("diversity, corrected (100 permutations)", _timed(diversity, feats_a, 100, 0)),
@@ -52,6 +63,10 @@ def main(argv: list[str] | None = None) -> None:
                                                   mode="faithful", onsets=onsets)),
             ("BC corrected (onsets given)", _timed(beat_consistency, vec, mean, audio, TED_EXPRESSIVE,
                                                    mode="corrected", change_angle=change, onsets=onsets)),
+            ("motion beats, corrected (once per motion set)",
+             _timed(lambda: beats.extend(motion_beat_lists(vec, mean, TED_EXPRESSIVE, "corrected", change)))),
+            ("BC gap, one derangement (beats, onsets given)",
+             _timed(lambda: bc_score(bc_terms(beats, onsets[1:] + onsets[:1])))),
             ("joint MAE", _timed(joint_mae, vec, other, mean, TED_EXPRESSIVE)),
             ("acceleration difference", _timed(accel_diff, vec, other, mean, TED_EXPRESSIVE))]
     print_table(("metric", f"seconds per 1000 windows ({n} windows measured, 2-core CPU)"),

@@ -1,29 +1,52 @@
-"""The evaluation protocol: all metrics of generated motion against the ground truth, in both modes, plus the
+"""The evaluation protocol (v2): every metric of generated motion against real motion, in both modes, plus the
 control "generators" every model is compared to.
 
 Protocol (metrics.md §2.1): 34-frame windows at 15 fps, the first 4 frames are ground-truth seed poses in every
-generated clip, 16 kHz audio. Motion is given as mean-subtracted vectors (N, 34, D), as the models produce it.
+generated clip, 16 kHz audio. Motion is given as mean-subtracted vectors (N, T, D), as the models produce it.
 
-faithful:  DiffGesture/LDMC evaluator semantics: the windows are cut into batches of `batch_size` with drop_last (one
-           batch of all windows when there are fewer), FGD over those, diversity as one permutation of batches,
-           BC with flat normalisation and thres 0.001 (TED Expressive constants when the skeleton is TED's).
-corrected: every window, diversity averaged over seeded sample permutations, BC with per-vector normalisation and
-           the dataset's own angle-change constants; skipped BC clips are reported.
+corrected: same n and same reference for every row. The split's videos are partitioned into a reference half R and
+           a query half Q (video-disjoint, balanced by window count, seeded; several partitions per run seed); every
+           row, the ground truth included, is scored as (its motion on Q's windows) against (the real motion of R):
+           FGD (symmetric form, defined for n < d too) and KID (unbiased) on the extractor's features, diversity over seeded derangements, BC with
+           per-vector normalisation and this dataset's constants, the BC gap (own audio minus another video's
+           audio), the paired errors against Q's real motion (not for the ground truth: not applicable), beat F1
+           against the true strokes (only with annotations), and any plug-in scorer (trained evaluators).
+           Mean ± 95 % CI over partitions × seeds.
+faithful:  DiffGesture/LDMC evaluator semantics on the whole split: batches of `batch_size` with drop_last (one
+           batch of all windows when there are fewer), FGD against the same windows' ground truth (so not
+           applicable to the ground-truth row: 0 by construction), diversity as one permutation of batches, BC with
+           flat normalisation and thres 0.001 (TED Expressive's published constants only for TED Expressive).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from gesturegen.data.annotations import WindowAnnotations
 from gesturegen.data.skeleton import Skeleton
-from gesturegen.metrics.beat import audio_onsets, beat_consistency
+from gesturegen.metrics.beat import audio_onsets, bc_score, bc_terms, motion_beat_lists
 from gesturegen.metrics.diversity import diversity, diversity_faithful
-from gesturegen.metrics.fgd import feature_distance, frechet_distance
-from gesturegen.metrics.motion import accel_diff, joint_mae
+from gesturegen.metrics.fgd import _psd_sqrt, frechet_distance, frechet_distance_symmetric
+from gesturegen.metrics.kid import kernel_distance
+from gesturegen.metrics.motion import joints_from_vectors
+from gesturegen.metrics.oracle import beat_f1
 
 CONTROLS = ("ground_truth", "mean_pose", "random_window", "seed_still")
+CONTROL_CODES = {"ground_truth": "gt", "mean_pose": "mean", "random_window": "rand", "seed_still": "still"}
+PAIRED = ("feature_distance", "joint_mae", "accel_diff")          # compare window i with its own real motion
+ORACLE = ("beat_precision", "beat_recall", "beat_f1")              # need the true strokes (demo annotations)
+RUN_KEYS = ("split", "seed", "partition", "control", "n_windows", "n_reference", "feature_dim")
+WHOLE_SPLIT = "all"     # `partition` of the faithful rows: the whole split, no partition
+
+# a scorer: (split, query motion (n, T, D) mean-subtracted, the query windows' rows in the split, rng) -> metrics
+Scorer = Callable[[str, np.ndarray, np.ndarray, np.random.Generator], dict[str, float]]
+
+
+class EvaluationError(ValueError):
+    """The evaluation cannot be done as asked (split too small, videos shared with train, …); says how to fix it."""
 
 
 # --- controls ---------------------------------------------------------------------------------------------------
@@ -46,7 +69,7 @@ def make_control(name: str, target: np.ndarray, train: np.ndarray, rng: np.rando
     return out
 
 
-# --- the metrics of one generated set ---------------------------------------------------------------------------
+# --- settings and inputs ----------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class EvalSettings:
@@ -58,6 +81,21 @@ class EvalSettings:
     n_seed: int = 4
     fps: int = 15
     sample_rate_hz: int = 16000
+    n_partitions: int = 5              # video-disjoint R/Q partitions per run seed
+    min_half_windows: int = 32         # fewer windows in R or Q is an error
+    bcgap_derangements: int = 5        # audio re-pairings averaged in the BC gap
+    beat_tolerance_frames: float = 2   # beat F1: a motion beat within ± this many frames of a true stroke
+
+
+@dataclass(frozen=True)
+class EvalSplit:
+    """One evaluated split: real motion (N, T, D) mean-subtracted, audio (N, S), the video of each window (names
+    or ids, used for partitions and derangements), and its evaluation-only annotations (None: the dataset has none)."""
+    name: str
+    dir_vec: np.ndarray
+    audio: np.ndarray
+    videos: np.ndarray
+    annotations: WindowAnnotations | None = None
 
 
 def faithful_batches(n: int, batch_size: int) -> int:
@@ -65,109 +103,250 @@ def faithful_batches(n: int, batch_size: int) -> int:
     return n if n < batch_size else (n // batch_size) * batch_size
 
 
-def evaluate_motion(gen: np.ndarray, real: np.ndarray, audio: np.ndarray, features: Callable[[np.ndarray], np.ndarray],
-                    skeleton: Skeleton, mean_dir_vec: np.ndarray, change_angle_corrected: np.ndarray,
-                    change_angle_faithful: np.ndarray, s: EvalSettings, rng: np.random.Generator,
-                    real_feats: np.ndarray | None = None, pair_real: np.ndarray | None = None,
-                    onsets: list[np.ndarray] | None = None) -> dict[str, float]:
-    """Every metric of `gen` (N, T, D) against `real` (M, T, D), both modes.
-
-    `pair_real` (N, T, D) is the paired target for feature distance, MAE and acceleration (default: `real`, which
-    then must have N windows). `audio` (N, S) belongs to the generated windows (BC); pass its precomputed
-    `onsets` (one array per window) to avoid detecting them again. An FGD that fell back to the published 1e10
-    (covariance square root with a large imaginary part) is flagged in `fgd_*_fallback`.
-    """
-    pair = real if pair_real is None else pair_real
-    gen_feats = features(gen)
-    real_feats = features(real) if real_feats is None else real_feats
-    pair_feats = real_feats if pair_real is None else features(pair)
-    n_f = faithful_batches(gen.shape[0], s.batch_size)
-    n_rf = faithful_batches(real.shape[0], s.batch_size)
-    bs = min(s.batch_size, n_f)
-    fgd_f = frechet_distance(real_feats[:n_rf], gen_feats[:n_f])
-    fgd_c = frechet_distance(real_feats, gen_feats)
-    out: dict[str, float] = {
-        "fgd_faithful": float(fgd_f), "fgd_faithful_fallback": int(fgd_f.fallback),
-        "fgd_corrected": float(fgd_c), "fgd_corrected_fallback": int(fgd_c.fallback),
-        "feature_distance": float(feature_distance(pair_feats, gen_feats)),
-        "diversity_faithful": float(diversity_faithful([gen_feats[i:i + bs] for i in range(0, n_f, bs)], rng)),
-        "joint_mae": float(joint_mae(gen, pair, mean_dir_vec, skeleton, n_seed=s.n_seed)),
-        "accel_diff": float(accel_diff(gen, pair, mean_dir_vec, skeleton)),
-    }
-    div_mean, div_std = diversity(gen_feats, n_permutations=s.diversity_permutations,
-                                  seed=int(rng.integers(2 ** 31)))
-    out["diversity_corrected"] = float(div_mean)
-    out["diversity_corrected_std"] = float(div_std)
-    if onsets is None:
-        onsets = [audio_onsets(a, sr=s.sample_rate_hz) for a in audio]
-    for mode, thres, change in (("faithful", s.bc_thres_faithful, change_angle_faithful),
-                                ("corrected", s.bc_thres_corrected, change_angle_corrected)):
-        n = n_f if mode == "faithful" else gen.shape[0]
-        bc = beat_consistency(gen[:n], mean_dir_vec, audio[:n], skeleton, mode=mode, change_angle=change,
-                              thres=thres, sigma=s.bc_sigma, sr=s.sample_rate_hz, fps=s.fps, onsets=onsets[:n])
-        out[f"bc_{mode}"] = float(bc.score)
-        out[f"bc_{mode}_skipped_no_motion_beat"] = int(bc.n_skipped_no_motion_beat)
-        out[f"bc_{mode}_skipped_no_onset"] = int(bc.n_skipped_no_onset)
-    return out
+def _describe_videos(names: np.ndarray, counts: np.ndarray, limit: int = 8) -> str:
+    listed = ", ".join(f"{n} ({c})" for n, c in list(zip(names.tolist(), counts.tolist()))[:limit])
+    return listed + (f", … {names.size - limit} more" if names.size > limit else "")
 
 
-# --- the reference rows: every control, several seeds ---------------------------------------------------------
+def video_partitions(videos: np.ndarray, n_partitions: int, min_half: int, rng: np.random.Generator,
+                     split: str = "split") -> list[tuple[np.ndarray, np.ndarray]]:
+    """`n_partitions` seeded (R, Q) partitions of a split's windows by video: no video in both halves, the halves
+    balanced by window count (videos in a random order, each to the half with fewer windows so far). Returns
+    (reference rows, query rows), sorted. Fewer than 2 videos or a half under `min_half` windows is an error."""
+    videos = np.asarray(videos)
+    names, inverse, counts = np.unique(videos, return_inverse=True, return_counts=True)
+    if names.size < 2:
+        raise EvaluationError(
+            f"split {split!r} has {names.size} video(s) ({_describe_videos(names, counts)}; {videos.size} windows): "
+            f"the corrected protocol needs at least 2 videos to split into a reference and a query half. Add "
+            f"videos to the split, or do not evaluate it")
+    if n_partitions < 1:
+        raise EvaluationError(f"n_partitions must be >= 1, got {n_partitions}")
+    parts = []
+    for _ in range(n_partitions):
+        in_q = np.zeros(names.size, dtype=bool)
+        nq = nr = 0
+        for v in rng.permutation(names.size):
+            if nq < nr or (nq == nr and rng.random() < 0.5):
+                in_q[v], nq = True, nq + counts[v]
+            else:
+                nr += counts[v]
+        q, r = np.flatnonzero(in_q[inverse]), np.flatnonzero(~in_q[inverse])
+        if min(q.size, r.size) < min_half:
+            raise EvaluationError(
+                f"split {split!r}: {names.size} videos, {videos.size} windows ({_describe_videos(names, counts)}); "
+                f"a video-disjoint partition gave halves of {r.size} and {q.size} windows, under the minimum of "
+                f"{min_half} per half (min_half_windows). Add videos to the split or lower min_half_windows")
+        parts.append((r, q))
+    return parts
 
-CONTROL_CODES = {"ground_truth": "gt", "mean_pose": "mean", "random_window": "rand", "seed_still": "still"}
+
+def cross_video_derangement(videos: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """A seeded permutation `perm` without fixed points that pairs window i with window perm[i] of another video
+    whenever possible (no video holds more than half the windows); returns (perm, pairs within one video).
+
+    Windows are grouped by video (videos and windows in random order) and shifted by the largest group's size."""
+    videos = np.asarray(videos)
+    n = videos.size
+    if n < 2:
+        raise EvaluationError(f"a derangement needs at least 2 windows, got {n}")
+    _, inverse, counts = np.unique(videos, return_inverse=True, return_counts=True)
+    order = np.lexsort((rng.random(n), rng.permutation(counts.size)[inverse]))
+    big = int(counts.max())
+    shift = big if big <= n - big else n // 2
+    perm = np.empty(n, dtype=np.int64)
+    perm[order] = order[(np.arange(n) + shift) % n]
+    return perm, int(np.sum(inverse[perm] == inverse))
 
 
-def beat_constants(train_dir_vec: np.ndarray, mean_dir_vec: np.ndarray, skeleton: Skeleton) -> dict:
+def check_disjoint_videos(split: str, videos: np.ndarray, train_videos: np.ndarray) -> None:
+    """random_window draws from train: a video in both train and the evaluated split is an error naming it."""
+    shared = np.intersect1d(np.unique(videos), np.unique(train_videos))
+    if shared.size:
+        raise EvaluationError(
+            f"split {split!r} shares {shared.size} video(s) with train ({', '.join(map(str, shared[:10].tolist()))}"
+            f"{' …' if shared.size > 10 else ''}): random_window draws real train motion, so it could draw the "
+            f"evaluated windows themselves, and a model trained on them would be scored on its training data. "
+            f"Fix the split assignment of the data (and keep build_windows.allow_shared_videos false)")
+
+
+def beat_constants(train_dir_vec: np.ndarray, mean_dir_vec: np.ndarray, skeleton: Skeleton, dataset: str) -> dict:
     """BC's per-pair angle-change constants: corrected from this train split (per-vector normalisation); faithful
-    the published DiffGesture constants on TED Expressive's skeleton, else this train split's (flat)."""
+    the published DiffGesture constants for the dataset TED Expressive only, every other dataset (the demo too,
+    although it shares TED's skeleton) from its own train split (flat normalisation; metrics.md §2.8)."""
     from gesturegen.metrics.beat import TED_EXPRESSIVE_CHANGE_ANGLE, angle_change_constants
 
     raw = np.asarray(train_dir_vec, dtype=np.float64) + mean_dir_vec
     corrected = angle_change_constants(raw, skeleton, normalize="per_vector")
-    if skeleton.name == "ted_expressive":   # the published constants reproduce DiffGesture's numbers
+    if dataset == "ted_expressive" and skeleton.name == "ted_expressive":
         faithful, source = np.asarray(TED_EXPRESSIVE_CHANGE_ANGLE), "published (DiffGesture test_expressive.py)"
     else:
         faithful, source = angle_change_constants(raw, skeleton, normalize="flat"), "this dataset's train split"
-    return {"corrected": corrected.tolist(), "faithful": faithful.tolist(), "faithful_source": source,
-            "corrected_source": "this dataset's train split", "n_train_windows": int(train_dir_vec.shape[0])}
+    return {"dataset": dataset, "corrected": corrected.tolist(), "faithful": faithful.tolist(),
+            "faithful_source": source, "corrected_source": "this dataset's train split",
+            "n_train_windows": int(train_dir_vec.shape[0])}
 
 
-def run_controls(splits: dict[str, tuple[np.ndarray, np.ndarray]], train_dir_vec: np.ndarray,
+# --- one split, prepared once ------------------------------------------------------------------------------------
+
+@dataclass
+class SplitContext:
+    """What every row of a split shares, computed once: real motion, audio onsets, real features and joints, the
+    partitions of each run seed."""
+    split: EvalSplit
+    real: np.ndarray
+    onsets: list[np.ndarray]
+    real_feats: np.ndarray
+    real_joints: np.ndarray
+    partitions: dict[int, list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
+    ref_stats: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def ref_moments(self, run_seed: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(S_R, S_R^½) of the reference half's real features, computed once per (run seed, partition)."""
+        if (run_seed, k) not in self.ref_stats:
+            cov = np.cov(self.real_feats[self.partitions[run_seed][k][0]].astype(np.float64), rowvar=False)
+            self.ref_stats[(run_seed, k)] = (cov, _psd_sqrt(cov))
+        return self.ref_stats[(run_seed, k)]
+
+
+def prepare_split(split: EvalSplit, features: Callable[[np.ndarray], np.ndarray], skeleton: Skeleton,
+                  mean_dir_vec: np.ndarray, s: EvalSettings, seed: int, run_seeds: Sequence[int]) -> SplitContext:
+    real = np.asarray(split.dir_vec, dtype=np.float32)
+    if not (real.shape[0] == len(split.audio) == len(split.videos)):
+        raise EvaluationError(f"split {split.name!r}: {real.shape[0]} motion windows, {len(split.audio)} audio "
+                              f"clips, {len(split.videos)} video labels; they must match")
+    if split.annotations is not None and split.annotations.n_windows != real.shape[0]:
+        raise EvaluationError(f"split {split.name!r}: annotations for {split.annotations.n_windows} windows, the "
+                              f"split has {real.shape[0]}; re-run build_windows")
+    tag = zlib.crc32(split.name.encode())
+    parts = {rs: video_partitions(split.videos, s.n_partitions, s.min_half_windows,
+                                  np.random.default_rng([seed, rs, tag, 1]), split.name) for rs in run_seeds}
+    onsets = [audio_onsets(np.asarray(a, dtype=np.float32), sr=s.sample_rate_hz) for a in split.audio]
+    joints = joints_from_vectors(real, mean_dir_vec, skeleton).astype(np.float32)
+    return SplitContext(split, real, onsets, features(real), joints, parts)
+
+
+def _per_window_paired(ctx: SplitContext, gen: np.ndarray, gen_feats: np.ndarray, mean_dir_vec: np.ndarray,
+                       skeleton: Skeleton, n_seed: int, chunk: int = 256) -> dict[str, np.ndarray]:
+    """feat_D, joint MAE (after the seed frames) and acceleration difference of each window against its own real
+    window; the mean over any subset of windows is then the published metric of that subset."""
+    n = gen.shape[0]
+    mae, acc = np.empty(n), np.empty(n)
+    for i in range(0, n, chunk):
+        joints = joints_from_vectors(gen[i:i + chunk], mean_dir_vec, skeleton)
+        real = ctx.real_joints[i:i + chunk].astype(np.float64)
+        mae[i:i + chunk] = np.abs(joints[:, n_seed:] - real[:, n_seed:]).mean(axis=(1, 2, 3))
+        d2 = np.diff(real, n=2, axis=1) - np.diff(joints, n=2, axis=1)
+        acc[i:i + chunk] = np.abs(d2).reshape(d2.shape[0], -1).mean(1)
+    return {"feature_distance": np.abs(ctx.real_feats.astype(np.float64) - gen_feats).sum(1), "joint_mae": mae,
+            "accel_diff": acc}
+
+
+def score_motion(ctx: SplitContext, gen: np.ndarray, name: str, run_seed: int,
                  features: Callable[[np.ndarray], np.ndarray], skeleton: Skeleton, mean_dir_vec: np.ndarray,
-                 constants: dict, s: EvalSettings, seed: int, run_seeds: tuple[int, ...],
-                 progress: Callable | None = None) -> list[dict]:
-    """One row of metrics per (split, run seed, control); `splits` maps a name to (dir_vec, audio).
-
-    ground_truth: distances between one random half and the other; diversity and BC over every window (as the
-    field reports GT rows). The other controls against all windows.
-    """
+                 constants: dict, s: EvalSettings, seed: int, scorers: Sequence[Scorer] = (),
+                 is_ground_truth: bool = False) -> list[dict]:
+    """The rows of one generated motion set `gen` (N, T, D) for every window of the split, under one run seed: one
+    faithful row over the whole split and one corrected row per partition (query half against reference half)."""
+    split, n = ctx.split.name, ctx.real.shape[0]
+    if gen.shape != ctx.real.shape:
+        raise EvaluationError(f"{name} on {split!r}: motion of shape {gen.shape}, the split is {ctx.real.shape}")
+    code = zlib.crc32(f"{split}/{name}".encode())
+    rng = np.random.default_rng([seed, run_seed, code])
+    gen_feats = ctx.real_feats if is_ground_truth else features(gen)
+    dim = int(gen_feats.shape[1])
     change_c, change_f = np.asarray(constants["corrected"]), np.asarray(constants["faithful"])
-    jobs = [(split, rs, c) for split in splits for rs in run_seeds for c in CONTROLS]
-    rows, cache = [], {}
-    for split, run_seed, control in (progress(jobs) if progress else jobs):
-        if split not in cache:    # one split in memory at a time
-            real = np.asarray(splits[split][0], dtype=np.float32)
-            audio = np.asarray(splits[split][1], dtype=np.float32)
-            cache = {split: (real, audio, [audio_onsets(a, sr=s.sample_rate_hz) for a in audio], features(real))}
-        real, audio, onsets, real_feats = cache[split]
-        rng = np.random.default_rng([seed, run_seed, CONTROLS.index(control)])
-        if control == "ground_truth":
-            order = rng.permutation(real.shape[0])
-            a, b = np.sort(order[: real.shape[0] // 2]), np.sort(order[real.shape[0] // 2:][: real.shape[0] // 2])
-            m = evaluate_motion(real[a], real[b], audio[a], features, skeleton, mean_dir_vec, change_c, change_f, s,
-                                rng, real_feats=real_feats[b], onsets=[onsets[i] for i in a])
-            whole = evaluate_motion(real, real, audio, features, skeleton, mean_dir_vec, change_c, change_f, s, rng,
-                                    real_feats=real_feats, onsets=onsets)
-            m.update({k: v for k, v in whole.items() if k.startswith(("diversity", "bc_"))})
-        else:
-            gen = make_control(control, real, train_dir_vec, rng, n_seed=s.n_seed)
-            m = evaluate_motion(gen, real, audio, features, skeleton, mean_dir_vec, change_c, change_f, s, rng,
-                                real_feats=real_feats, onsets=onsets)
-        rows.append({"split": split, "seed": run_seed, "control": control, "n_windows": real.shape[0], **m})
+    beats = motion_beat_lists(gen, mean_dir_vec, skeleton, "corrected", change_c, s.bc_thres_corrected, s.fps)
+    own = bc_terms(beats, ctx.onsets, s.bc_sigma)
+    paired = None if is_ground_truth else _per_window_paired(ctx, gen, gen_feats, mean_dir_vec, skeleton, s.n_seed)
+
+    # faithful: the whole split as the published evaluator sees it
+    n_f = faithful_batches(n, s.batch_size)
+    bs = min(s.batch_size, n_f)
+    faithful = {"split": split, "seed": run_seed, "partition": WHOLE_SPLIT, "control": name, "n_windows": n_f,
+                "n_reference": n_f, "feature_dim": dim}
+    if not is_ground_truth:
+        fgd_f = frechet_distance(ctx.real_feats[:n_f], gen_feats[:n_f])
+        faithful.update(fgd_faithful=float(fgd_f), fgd_faithful_fallback=int(fgd_f.fallback))
+    faithful["diversity_faithful"] = float(diversity_faithful([gen_feats[i:i + bs] for i in range(0, n_f, bs)], rng))
+    beats_f = motion_beat_lists(gen[:n_f], mean_dir_vec, skeleton, "faithful", change_f, s.bc_thres_faithful, s.fps)
+    bc_f = bc_score(bc_terms(beats_f, ctx.onsets[:n_f], s.bc_sigma))
+    faithful.update(bc_faithful=float(bc_f.score), bc_faithful_skipped_no_motion_beat=bc_f.n_skipped_no_motion_beat,
+                    bc_faithful_skipped_no_onset=bc_f.n_skipped_no_onset)
+    rows = [faithful]
+
+    ann = ctx.split.annotations
+    for k, (ref, query) in enumerate(ctx.partitions[run_seed]):
+        prng = np.random.default_rng([seed, run_seed, code, k])
+        cov_r, root_r = ctx.ref_moments(run_seed, k)
+        fgd = frechet_distance_symmetric(ctx.real_feats[ref], gen_feats[query], root_r, cov_r)
+        kid = kernel_distance(ctx.real_feats[ref], gen_feats[query])
+        div_mean, div_std = diversity(gen_feats[query], n_permutations=s.diversity_permutations, seed=prng)
+        bc = bc_score(own, query)
+        row = {"split": split, "seed": run_seed, "partition": k, "control": name, "n_windows": int(query.size),
+               "n_reference": int(ref.size), "feature_dim": dim,
+               "fgd_corrected": float(fgd), "fgd_corrected_fallback": int(fgd.fallback),
+               "fgd_small_n": int(min(query.size, ref.size) < 10 * dim),
+               "kid_corrected": kid.value, "kid_se": kid.se,
+               "diversity_corrected": float(div_mean), "diversity_corrected_std": float(div_std),
+               "bc_corrected": float(bc.score), "bc_corrected_skipped_no_motion_beat": bc.n_skipped_no_motion_beat,
+               "bc_corrected_skipped_no_onset": bc.n_skipped_no_onset}
+        shuffled, same = [], 0
+        q_beats = [beats[i] for i in query]
+        for _ in range(s.bcgap_derangements):
+            perm, n_same = cross_video_derangement(ctx.split.videos[query], prng)
+            other = bc_score(bc_terms(q_beats, [ctx.onsets[query[j]] for j in perm], s.bc_sigma)).score
+            shuffled.append(other)
+            same += n_same
+        bc_other = float(np.nanmean(shuffled)) if np.isfinite(shuffled).any() else float("nan")
+        row.update(bc_shuffled=bc_other, bcgap=float(bc.score) - bc_other,
+                   bcgap_cross_video=1.0 - same / (s.bcgap_derangements * query.size))
+        if paired is not None:
+            row.update({m: float(v[query].mean()) for m, v in paired.items()})
+        if ann is not None:
+            f = beat_f1(q_beats, [ann.strokes[i] for i in query], s.fps, gen.shape[1], s.n_seed,
+                        s.beat_tolerance_frames)
+            row.update(beat_precision=f.precision, beat_recall=f.recall, beat_f1=f.f1)
+        for scorer in scorers:
+            extra = scorer(split, gen[query], query, prng)
+            clash = set(extra) & set(row)
+            if clash:
+                raise EvaluationError(f"scorer {getattr(scorer, '__name__', scorer)!r} returned metric(s) "
+                                      f"{sorted(clash)} that the protocol already reports; rename them")
+            row.update({m: float(v) for m, v in extra.items()})
+        rows.append(row)
     return rows
 
 
+def run_controls(splits: Sequence[EvalSplit], train_dir_vec: np.ndarray, train_videos: np.ndarray,
+                 features: Callable[[np.ndarray], np.ndarray], skeleton: Skeleton, mean_dir_vec: np.ndarray,
+                 constants: dict, s: EvalSettings, seed: int, run_seeds: Sequence[int],
+                 scorers: Sequence[Scorer] = (), progress: Callable | None = None) -> list[dict]:
+    """The rows of every control on every split: per run seed, one faithful row and `n_partitions` corrected rows.
+
+    `scorers` are plug-in metrics (e.g. trained evaluators: R-precision, classifier accuracy): each is called on
+    every corrected row as scorer(split, query motion (n, T, D), query rows in the split, rng) and its metrics
+    join the row (and so the summary, with CIs)."""
+    for sp in splits:
+        check_disjoint_videos(sp.name, sp.videos, train_videos)
+    jobs = [(sp, rs, c) for sp in splits for rs in run_seeds for c in CONTROLS]
+    rows: list[dict] = []
+    ctx: SplitContext | None = None
+    for sp, run_seed, control in (progress(jobs) if progress else jobs):
+        if ctx is None or ctx.split is not sp:     # one split in memory at a time
+            ctx = prepare_split(sp, features, skeleton, mean_dir_vec, s, seed, run_seeds)
+        rng = np.random.default_rng([seed, run_seed, CONTROLS.index(control)])
+        gen = ctx.real if control == "ground_truth" else make_control(control, ctx.real, train_dir_vec, rng,
+                                                                      n_seed=s.n_seed)
+        rows += score_motion(ctx, gen, control, run_seed, features, skeleton, mean_dir_vec, constants, s, seed,
+                             scorers, is_ground_truth=control == "ground_truth")
+    return rows
+
+
+# --- summary --------------------------------------------------------------------------------------------------
+
 def summarize(values: np.ndarray) -> dict:
-    """Mean and 95% CI half-width (Student's t) over seeds of the finite values; `n` counts them (BC is NaN when
+    """Mean and 95% CI half-width (Student's t) over runs of the finite values; `n` counts them (BC is NaN when
     no clip of a run could be scored, e.g. no motion beat anywhere)."""
     from gesturegen.metrics.motion import mean_ci95
 
@@ -180,27 +359,63 @@ def summarize(values: np.ndarray) -> dict:
             "n": int(finite.size)}
 
 
-def summary_rows(runs: list[dict]) -> list[dict]:
-    """The tidy summary: one row per (split, control, metric) with mean, ci95 and the number of finite runs."""
+def _not_applicable(control: str, metric: str) -> str | None:
+    if control == "ground_truth" and metric in PAIRED:
+        return "not applicable: the ground truth would be paired with itself"
+    if control == "ground_truth" and metric in ("fgd_faithful", "fgd_faithful_fallback"):
+        return "not applicable: the faithful protocol compares with the same windows' ground truth (0 by construction)"
+    return None
+
+
+def summary_rows(runs: list[dict], oracle_skipped: dict[str, str] | None = None) -> list[dict]:
+    """The tidy summary: one row per (split, control, metric) with mean, ci95, n (runs with a finite value),
+    n_windows / n_reference (per run: query and reference windows; the whole split's for faithful metrics),
+    `applicable` and a `note` (not applicable, skipped, FGD sample size), and `small_n` on FGD rows (n < 10 d).
+
+    `oracle_skipped` maps a split to why its oracle metrics are absent (e.g. no annotations for this dataset)."""
     groups: dict[tuple[str, str], list[dict]] = {}
+    metrics_of: dict[str, dict[str, None]] = {}
     for r in runs:
         groups.setdefault((r["split"], r["control"]), []).append(r)
-    metrics = [k for k in runs[0] if k not in ("split", "seed", "control", "n_windows")] if runs else []
-    return [{"split": split, "control": control, "metric": k, "n_windows": rs[0]["n_windows"],
-             **summarize(np.array([r[k] for r in rs], dtype=float))}
-            for (split, control), rs in groups.items() for k in metrics]
+        metrics_of.setdefault(r["split"], {}).update({k: None for k in r if k not in RUN_KEYS})
+    out = []
+    for (split, control), rs in groups.items():
+        names = list(metrics_of[split])
+        if split in (oracle_skipped or {}):
+            names += [m for m in ORACLE if m not in names]
+        for k in names:
+            have = [r for r in rs if k in r]
+            row = {"split": split, "control": control, "metric": k}
+            if not have:
+                note = _not_applicable(control, k) or (f"skipped: {oracle_skipped[split]}" if k in ORACLE and
+                                                       split in (oracle_skipped or {}) else "not computed")
+                out.append({**row, "mean": None, "ci95": None, "n": 0, "n_windows": None, "n_reference": None,
+                            "applicable": False, "small_n": None, "note": note})
+                continue
+            nq = round(float(np.mean([r["n_windows"] for r in have])))
+            nr = round(float(np.mean([r["n_reference"] for r in have])))
+            dim = have[0]["feature_dim"]
+            small, note = None, ""
+            if k.startswith("fgd_") and not k.endswith("fallback"):
+                small = min(nq, nr) < 10 * dim
+                note = f"n = {nq} vs {nr} windows, d = {dim}" + ("; n < 10 d: FGD biased upward, read KID"
+                                                                  if small else "")
+            out.append({**row, **summarize(np.array([r[k] for r in have], dtype=float)), "n_windows": nq,
+                        "n_reference": nr, "applicable": True, "small_n": small, "note": note})
+    return out
 
 
 HEADLINE = (("fgd_corrected", "ground_truth"), ("fgd_corrected", "random_window"), ("bc_corrected", "ground_truth"))
 
 
 def headline(summary: list[dict]) -> dict:
-    """The few numbers `dvc metrics show` prints, per split: corrected FGD of the ground truth (its two halves) and
-    of a random training window, corrected BC of the ground truth; keyed `<split>.fgd.gt`, `<split>.fgd.rand`,
-    `<split>.bc.gt` (codes: CONTROL_CODES). Every other cell is in summary.csv."""
+    """The few numbers `dvc metrics show` prints, per split: corrected FGD of the ground truth and of a random
+    training window (query half against the reference half), corrected BC of the ground truth; keyed
+    `<split>.fgd.gt`, `<split>.fgd.rand`, `<split>.bc.gt` (codes: CONTROL_CODES). Every other cell (KID, BC gap,
+    beat F1, …) is in summary.csv: `dvc metrics show` lines must stay short."""
     out: dict = {}
     for row in summary:
-        code = CONTROL_CODES[row["control"]]
+        code = CONTROL_CODES.get(row["control"], row["control"])
         if (row["metric"], row["control"]) in HEADLINE:
             out.setdefault(row["split"], {}).setdefault(row["metric"].split("_")[0], {})[code] = row["mean"]
     return out

@@ -9,11 +9,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-# metric -> (panel title, y-axis label with unit)
+# metric -> (panel title, y-axis label with unit); a panel is drawn when the summary has the metric
 CONTROL_METRICS = {
-    "fgd_corrected": ("FGD (corrected, every window)", "Fréchet distance (feature units²)"),
+    "fgd_corrected": ("FGD (corrected: query vs reference half)", "Fréchet distance (feature units²)"),
+    "kid_corrected": ("KID (unbiased MMD², same features)", "MMD² (polynomial kernel units)"),
     "diversity_corrected": ("diversity (corrected)", "mean L1 between features (feature units)"),
     "bc_corrected": ("beat consistency (corrected)", "BC score (0–1, higher: more aligned)"),
+    "bcgap": ("BC gap: own audio − another video's", "Δ BC (0: motion ignores its audio)"),
+    "beat_f1": ("beat F1 vs true strokes (oracle)", "F1 (0–1)"),
     "bc_faithful": ("beat consistency (faithful)", "BC score (0–1, higher: more aligned)"),
     "joint_mae": ("joint MAE after the seed frames", "mean |Δ joint| (skeleton units ≈ m)"),
 }
@@ -28,26 +31,38 @@ def _pyplot():
     return plt
 
 
-def controls_figure(summary: Sequence[dict], dataset: str, controls: Sequence[str], n_seeds: int):
-    """Bar chart per metric: mean over seeds of each control, one bar per split, whiskers the 95 % CI."""
+def controls_figure(summary: Sequence[dict], dataset: str, controls: Sequence[str], n_runs: int):
+    """Bar chart per metric: mean over runs (partitions × seeds) of each control, one bar per split, whiskers the
+    95 % CI; a metric that does not apply to a control (the ground truth's paired errors) is marked n/a."""
     plt = _pyplot()
     splits = list(dict.fromkeys(r["split"] for r in summary))
     index = {(r["split"], r["control"], r["metric"]): r for r in summary}
-    fig, axes = plt.subplots(1, len(CONTROL_METRICS), figsize=(3.4 * len(CONTROL_METRICS), 4.0))
+    present = [m for m in CONTROL_METRICS if any(r["metric"] == m and r.get("mean") is not None for r in summary)]
+    cols = min(4, max(len(present), 1))
+    n_rows = -(-max(len(present), 1) // cols)
+    fig, axes = plt.subplots(n_rows, cols, figsize=(3.6 * cols, 3.9 * n_rows), squeeze=False)
     width = 0.8 / max(len(splits), 1)
     x = np.arange(len(controls))
-    for ax, (metric, (title, ylabel)) in zip(axes, CONTROL_METRICS.items()):
+    for ax, metric in zip(axes.flat, present):
+        title, ylabel = CONTROL_METRICS[metric]
         for i, split in enumerate(splits):
             rows = [index.get((split, c, metric), {}) for c in controls]
-            n = rows[0].get("n_windows", "?") if rows else "?"
-            ax.bar(x + i * width - 0.4 + width / 2, [np.nan if r.get("mean") is None else r["mean"] for r in rows],
-                   width, yerr=[r.get("ci95") or 0.0 for r in rows], capsize=3, label=f"{split} ({n} windows)")
+            n = next((r["n_windows"] for r in rows if r.get("n_windows")), "?")
+            xs = x + i * width - 0.4 + width / 2
+            ax.bar(xs, [np.nan if r.get("mean") is None else r["mean"] for r in rows], width,
+                   yerr=[r.get("ci95") or 0.0 for r in rows], capsize=3, label=f"{split} ({n} query windows)")
+            for xi, r in zip(xs, rows):
+                if r and r.get("applicable") is False:
+                    ax.text(xi, 0, "n/a", ha="center", va="bottom", fontsize=7, rotation=90)
+        ax.axhline(0, color="0.5", lw=0.5)
         ax.set_xticks(x, [c.replace("_", "\n") for c in controls], fontsize=8)
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title, fontsize=9)
         ax.set_ylabel(ylabel, fontsize=8)
         ax.set_xlabel("control", fontsize=8)
         ax.legend(fontsize=7)
-    fig.suptitle(f"{dataset}: controls against the ground truth; bars = mean over {n_seeds} seeds, "
+    for ax in list(axes.flat)[len(present):]:
+        fig.delaxes(ax)
+    fig.suptitle(f"{dataset}: controls, protocol v2; bars = mean over {n_runs} runs (partitions × seeds), "
                  f"whiskers = 95 % CI", fontsize=10)
     fig.tight_layout()
     return fig

@@ -1,15 +1,19 @@
-"""Reference rows every model is compared to: all metrics, both modes, for simple controls, over several seeds.
+"""Reference rows every model is compared to: all metrics, both modes, for simple controls (protocol v2).
 
-Controls (each keeps the 4 ground-truth seed frames; gesturegen.evaluation): ground_truth (distances: half of the
-windows against the other half; diversity and BC: all windows), mean_pose, random_window (a random training window
-per evaluated window), seed_still (the last seed pose held).
+Controls (each keeps the 4 ground-truth seed frames; gesturegen.evaluation): ground_truth (the real motion),
+mean_pose, random_window (a random training window per evaluated window), seed_still (the last seed pose held).
+Corrected mode: each split's videos are partitioned into a reference half R and a query half Q several times per
+seed; every row, the ground truth included, is its motion on Q against the real motion of R (same n, same
+reference). Faithful mode: the published evaluator on the whole split.
 
-Reads   <windows>/{train,val,test}   (build_windows), <encoder>  (train_fgd_encoder)
+Reads   <windows>/{train,val,test}   (build_windows; <split>/annotations/ when the dataset has them),
+        <encoder>  (train_fgd_encoder)
 Writes  <out-dir>/metrics.json         headline per split: corrected FGD of the ground truth and of a random window,
                                        corrected BC of the ground truth
-        <out-dir>/summary.csv          every metric, both modes: mean, 95% CI and n over seeds, per split and control
-        <out-dir>/runs.csv             every seed's row
-        <out-dir>/report.json          summary.csv as JSON, plus seeds, batch size, compute
+        <out-dir>/summary.csv          every metric, both modes: mean, 95% CI and n over partitions x seeds, per
+                                       split and control, with applicability, FGD sample size and notes
+        <out-dir>/runs.csv             every run's row (partition "all": the faithful whole-split row)
+        <out-dir>/report.json          summary.csv as JSON, plus seeds, partitions, extractor, oracle status, compute
         <out-dir>/beat_constants.json  per-pair angle-change constants of the train split (BC's change_angle)
         <out-dir>/controls.png         the summary as bars
 Params  params.yaml → seed, compute, evaluate_baselines   (gesturegen.config.EvaluateBaselinesParams)
@@ -27,31 +31,62 @@ from tqdm import tqdm
 from gesturegen import evaluation, plots
 from gesturegen.compute import use_compute
 from gesturegen.config import ComputeParams, EvaluateBaselinesParams, load_params
+from gesturegen.data.annotations import load_window_annotations
 from gesturegen.data.skeleton import get_skeleton
 from gesturegen.data.windowstore import open_split
 from gesturegen.io import read_json, replace_on_success, write_json
 
+NO_ANNOTATIONS = "no annotations for this dataset"
+
+
+class EvaluateBaselinesError(RuntimeError):
+    pass
+
 
 def run(p: EvaluateBaselinesParams, compute: ComputeParams, seed: int, dataset: str, windows: Path, encoder_dir: Path,
-        out_dir: Path) -> dict:
+        out_dir: Path, scorers: tuple[evaluation.Scorer, ...] = ()) -> dict:
     """Evaluate every control into out_dir (outputs replaced only on success); returns the headline metrics."""
-    from gesturegen.models.fgd_encoder import load_encoder
+    from gesturegen.models.fgd_encoder import load_encoder, read_encoder_info, recentring_offset
 
     machine = use_compute(compute.device, compute.threads)
     train = open_split(windows / "train")
-    splits = {s: open_split(windows / s) for s in p.splits}
     skeleton = get_skeleton(train.meta["skeleton"])
-    mean_dir_vec = np.asarray(read_json(windows / "normalization.json")["mean_dir_vec"], dtype=np.float32)
+    norm = read_json(windows / "normalization.json")
+    mean_dir_vec = np.asarray(norm["mean_dir_vec"], dtype=np.float32)
+    info = read_encoder_info(encoder_dir)
+    if info.get("dataset") not in (None, dataset):
+        raise EvaluateBaselinesError(f"{encoder_dir}: an FGD extractor for dataset {info['dataset']!r}, evaluating "
+                                     f"{dataset!r}; pass --encoder results/train_fgd_encoder/{dataset}/encoder")
     encoder = load_encoder(encoder_dir).to(compute.device)
+    offset = recentring_offset(info.get("source", "trained"), norm["source"], mean_dir_vec,
+                               skeleton.published_means()[1])
+
+    def features(x: np.ndarray) -> np.ndarray:
+        return encoder.features(x, offset=offset)
+
     settings = evaluation.EvalSettings(
         batch_size=p.faithful_batch_size.get(dataset, 128), diversity_permutations=p.diversity_permutations,
         bc_sigma=p.bc_sigma, bc_thres_faithful=p.bc_thres_faithful, bc_thres_corrected=p.bc_thres_corrected,
-        n_seed=train.meta["n_seed_frames"], fps=train.meta["fps"], sample_rate_hz=train.meta["sample_rate_hz"])
-    consts = evaluation.beat_constants(train.dir_vec, mean_dir_vec, skeleton)
-    runs = evaluation.run_controls({s: (sp.dir_vec, sp.audio) for s, sp in splits.items()}, train.dir_vec,
-                                   encoder.features, skeleton, mean_dir_vec, consts, settings, seed, p.seeds,
-                                   progress=lambda jobs: tqdm(jobs, desc="evaluate_baselines", unit="run"))
-    summary = evaluation.summary_rows(runs)
+        n_seed=train.meta["n_seed_frames"], fps=train.meta["fps"], sample_rate_hz=train.meta["sample_rate_hz"],
+        n_partitions=p.n_partitions, min_half_windows=p.min_half_windows, bcgap_derangements=p.bcgap_derangements,
+        beat_tolerance_frames=p.beat_tolerance_frames)
+    splits, oracle = [], {}
+    for name in p.splits:
+        sp = open_split(windows / name)
+        ann = load_window_annotations(windows / name)
+        oracle[name] = "beat F1 against the annotated strokes" if ann is not None else f"skipped: {NO_ANNOTATIONS}"
+        splits.append(evaluation.EvalSplit(name, sp.dir_vec, sp.audio, sp.windows()["vid"].astype(str).to_numpy(),
+                                           ann))
+    consts = evaluation.beat_constants(train.dir_vec, mean_dir_vec, skeleton, dataset)
+    try:
+        runs = evaluation.run_controls(splits, train.dir_vec, train.windows()["vid"].astype(str).to_numpy(),
+                                       features, skeleton, mean_dir_vec, consts, settings, seed, p.seeds,
+                                       scorers=scorers,
+                                       progress=lambda jobs: tqdm(jobs, desc="evaluate_baselines", unit="run"))
+    except evaluation.EvaluationError as e:
+        raise EvaluateBaselinesError(f"{windows}: {e} (params: evaluate_baselines.min_half_windows, "
+                                     f"evaluate_baselines.splits)") from None
+    summary = evaluation.summary_rows(runs, {s: NO_ANNOTATIONS for s in p.splits if oracle[s].startswith("skipped")})
     headline = {**evaluation.headline(summary), "device": compute.device}
     with replace_on_success(*(out_dir / n for n in ("beat_constants.json", "runs.csv", "summary.csv", "report.json",
                                                    "controls.png", "metrics.json"))) as staged:
@@ -59,11 +94,16 @@ def run(p: EvaluateBaselinesParams, compute: ComputeParams, seed: int, dataset: 
         write_json(consts_json, consts)
         pd.DataFrame(runs).to_csv(runs_csv, index=False)
         pd.DataFrame(summary).to_csv(summary_csv, index=False)
-        write_json(report_json, {"dataset": dataset, "seeds": list(p.seeds), "controls": list(evaluation.CONTROLS),
-                                 "control_codes": evaluation.CONTROL_CODES, "faithful_batch_size": settings.batch_size,
-                                 "n_windows": {s: len(sp) for s, sp in splits.items()}, "compute": machine,
-                                 "summary": summary})
-        plots.save(plots.controls_figure(summary, dataset, evaluation.CONTROLS, len(p.seeds)), plot_png)
+        write_json(report_json, {
+            "dataset": dataset, "protocol": "v2", "seeds": list(p.seeds), "n_partitions": p.n_partitions,
+            "controls": list(evaluation.CONTROLS), "control_codes": evaluation.CONTROL_CODES,
+            "faithful_batch_size": settings.batch_size, "n_windows": {s.name: len(s.videos) for s in splits},
+            "n_videos": {s.name: int(np.unique(s.videos).size) for s in splits}, "oracle": oracle,
+            "extractor": {"source": info.get("source"), "arch": info.get("arch"),
+                          "recentred": offset is not None, "normalization": norm["source"]},
+            "compute": machine, "summary": summary})
+        plots.save(plots.controls_figure(summary, dataset, evaluation.CONTROLS,
+                                         len(p.seeds) * p.n_partitions), plot_png)
         write_json(metrics_json, headline)
     return headline
 

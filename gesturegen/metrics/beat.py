@@ -281,23 +281,79 @@ def beat_consistency(dir_vecs: np.ndarray, mean_dir_vec: np.ndarray, audios: np.
     normalize = _NORMALIZE[mode]
     mean = mean.reshape(skeleton.n_vectors, 3)
 
-    total, n_onsets, n_scored, no_beat, no_onset = 0.0, 0, 0, 0, 0
-    for start in range(0, n, chunk_size):
+    beats = _beats_of_chunks(vecs, mean, skeleton, normalize, change, thres, fps, chunk_size)
+    need = [i for i, b in enumerate(beats) if b.size]       # onsets are only detected where a motion beat exists
+    times = [np.zeros(0)] * n
+    for i in need:
+        times[i] = np.asarray(onsets[i], dtype=np.float64) if onsets is not None else audio_onsets(audios[i], sr)
+    return bc_score(bc_terms(beats, times, sigma), mode=mode, thres=thres)
+
+
+def _beats_of_chunks(vecs: np.ndarray, mean: np.ndarray, skeleton: Skeleton, normalize: Normalize,
+                     change: np.ndarray, thres: float, fps: float, chunk_size: int) -> list[np.ndarray]:
+    out = []
+    for start in range(0, vecs.shape[0], chunk_size):
         chunk = vecs[start:start + chunk_size].astype(np.float64) + mean                # (n, T, V, 3)
         diff = angle_diff(angle_series(chunk, skeleton, normalize), change)             # (n, T)
-        for k, d in enumerate(diff):
-            beats = motion_beats(d, thres, fps)
-            if beats.size == 0:
-                no_beat += 1
-                continue
-            i = start + k
-            times = np.asarray(onsets[i], dtype=np.float64) if onsets is not None else audio_onsets(audios[i], sr)
-            if times.size == 0:
-                no_onset += 1
-                continue
-            total += float(onset_scores(times, beats, sigma).sum())
-            n_onsets += times.size
-            n_scored += 1
-    score = total / n_onsets if n_onsets else float("nan")
-    return BCResult(score=score, n_clips=n, n_scored=n_scored, n_skipped_no_motion_beat=no_beat,
-                    n_skipped_no_onset=no_onset, n_onsets=n_onsets, mode=mode, thres=thres)
+        out.extend(motion_beats(d, thres, fps) for d in diff)
+    return out
+
+
+def motion_beat_lists(dir_vecs: np.ndarray, mean_dir_vec: np.ndarray, skeleton: Skeleton, mode: Mode,
+                      change_angle: Sequence[float] | np.ndarray, thres: float | None = None, fps: float = 15,
+                      chunk_size: int = 512) -> list[np.ndarray]:
+    """The motion-beat times (s) of every clip, as BC detects them in `mode` (one array per clip, maybe empty).
+
+    Detect once, then score any subset or any pairing with audio with `bc_terms` / `bc_score`."""
+    if mode not in _NORMALIZE:
+        raise ValueError(f"mode must be 'faithful' or 'corrected', got {mode!r}")
+    vecs = _as_vectors(dir_vecs, skeleton, "dir_vecs", dtype=None)
+    if vecs.ndim != 4:
+        raise ValueError(f"dir_vecs: expected (N, T, {skeleton.dim}) clips, got {np.shape(dir_vecs)}")
+    mean = np.asarray(mean_dir_vec, dtype=np.float64).reshape(skeleton.n_vectors, 3)
+    change = _check_change_angle(change_angle, len(angle_pairs(skeleton)))
+    thres = DEFAULT_THRES[mode] if thres is None else float(thres)
+    return _beats_of_chunks(vecs, mean, skeleton, _NORMALIZE[mode], change, thres, fps, chunk_size)
+
+
+@dataclass(frozen=True)
+class BCTerms:
+    """Per clip: the sum of its onset terms, its number of onsets, and its status (0 scored, 1 skipped: no motion
+    beat, 2 skipped: no audio onset). BC of any subset of clips = `bc_score(terms, rows)`."""
+    sums: np.ndarray     # (N,) float64
+    counts: np.ndarray   # (N,) int64
+    status: np.ndarray   # (N,) int8
+
+
+def bc_terms(beats: Sequence[np.ndarray], onsets: Sequence[np.ndarray], sigma: float = 0.1) -> BCTerms:
+    """BC's per-clip terms for motion beats `beats[i]` against audio onsets `onsets[i]` (any pairing)."""
+    if len(beats) != len(onsets):
+        raise ValueError(f"got {len(beats)} motion-beat lists but {len(onsets)} onset lists")
+    n = len(beats)
+    sums, counts, status = np.zeros(n), np.zeros(n, np.int64), np.zeros(n, np.int8)
+    for i, (b, a) in enumerate(zip(beats, onsets)):
+        if b.size == 0:
+            status[i] = 1
+            continue
+        a = np.asarray(a, dtype=np.float64)
+        if a.size == 0:
+            status[i] = 2
+            continue
+        sums[i] = float(onset_scores(a, b, sigma).sum())
+        counts[i] = a.size
+    return BCTerms(sums, counts, status)
+
+
+def bc_score(terms: BCTerms, rows: Sequence[int] | np.ndarray | None = None, mode: str = "corrected",
+             thres: float = float("nan")) -> BCResult:
+    """BC over clips `rows` (default: all): the onset-weighted mean of their terms, skipped clips counted."""
+    rows = np.arange(terms.sums.size) if rows is None else np.asarray(rows, dtype=np.int64)
+    total, n_onsets = 0.0, 0
+    status = terms.status[rows]
+    for i in rows[status == 0]:          # sequential, in clip order: the published AverageMeter's arithmetic
+        total += float(terms.sums[i])
+        n_onsets += int(terms.counts[i])
+    n_scored = int((status == 0).sum())
+    return BCResult(score=total / n_onsets if n_onsets else float("nan"), n_clips=int(rows.size), n_scored=n_scored,
+                    n_skipped_no_motion_beat=int((status == 1).sum()), n_skipped_no_onset=int((status == 2).sum()),
+                    n_onsets=n_onsets, mode=mode, thres=thres)

@@ -137,16 +137,23 @@ class FeatureExtractor(nn.Module):
         raise NotImplementedError
 
     @torch.no_grad()
-    def features(self, dir_vec: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """(N, T, D) mean-subtracted windows -> (N, F) float32 features, in eval mode, batch by batch."""
+    def features(self, dir_vec: np.ndarray, batch_size: int = 256, offset: np.ndarray | None = None) -> np.ndarray:
+        """(N, T, D) mean-subtracted windows -> (N, F) float32 features, in eval mode, batch by batch.
+
+        `offset` (D,) is added to every frame first: `recentring_offset` re-centres windows normalised with another
+        mean than the one this extractor was trained on."""
         self.check_input(dir_vec)
+        shift = None if offset is None else np.asarray(offset, dtype=np.float32).reshape(-1)
+        if shift is not None and shift.shape != (self.pose_dim,):
+            raise ValueError(f"offset: expected {self.pose_dim} values, got {shift.shape}")
         was_training = self.training
         self.eval()
         device = next(self.parameters()).device
         out = np.empty((dir_vec.shape[0], self.feature_dim), dtype=np.float32)
         try:
             for i in range(0, dir_vec.shape[0], batch_size):
-                x = torch.as_tensor(np.array(dir_vec[i:i + batch_size], dtype=np.float32), device=device)
+                x = np.array(dir_vec[i:i + batch_size], dtype=np.float32)
+                x = torch.as_tensor(x if shift is None else x + shift, device=device)
                 out[i:i + x.shape[0]] = self.encode(x).float().cpu().numpy()
         finally:
             self.train(was_training)
@@ -407,3 +414,28 @@ def load_published(path: str | Path, pose_dim: int, n_frames: int) -> FeatureExt
         raise CheckpointLayoutError(f"{path}: the extractor takes {model.n_frames}-frame windows of "
                                     f"{model.pose_dim}-d vectors, the windows are {n_frames} x {pose_dim}-d")
     return model
+
+
+def read_encoder_info(directory: str | Path) -> dict:
+    """config.json of an encoder saved by save_encoder: arch, dims, `source` ("trained" or "published"), dataset…"""
+    path = Path(directory) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing (written by save_encoder / the train_fgd_encoder stage)")
+    return json.loads(path.read_text())
+
+
+def recentring_offset(source: str, normalization: str, mean_dir_vec: np.ndarray,
+                      published_mean_dir_vec: np.ndarray) -> np.ndarray | None:
+    """What to add to mean-subtracted windows before a published extractor sees them, or None when nothing.
+
+    A published checkpoint was trained on vectors minus the *published* mean; windows normalised with another mean
+    (`normalization` "train": this dataset's train statistics) are re-centred: + their mean - the published mean.
+    Our own extractors are trained on the windows as they are (offset None)."""
+    if source != "published" or normalization == "published":
+        return None
+    mean = np.asarray(mean_dir_vec, dtype=np.float64).reshape(-1)
+    published = np.asarray(published_mean_dir_vec, dtype=np.float64).reshape(-1)
+    if mean.shape != published.shape:
+        raise CheckpointLayoutError(f"the windows' mean has {mean.size} values, the published mean {published.size}: "
+                                    f"the published extractor does not fit this skeleton")
+    return (mean - published).astype(np.float32)

@@ -1,7 +1,20 @@
 import numpy as np
 import pytest
 
-from gesturegen.evaluation import CONTROLS, faithful_batches, make_control
+from gesturegen.evaluation import (
+    CONTROLS,
+    EvalSettings,
+    EvalSplit,
+    EvaluationError,
+    beat_constants,
+    check_disjoint_videos,
+    cross_video_derangement,
+    faithful_batches,
+    make_control,
+    run_controls,
+    summary_rows,
+    video_partitions,
+)
 
 
 @pytest.fixture
@@ -35,3 +48,149 @@ def test_control_definitions(target):
 
 def test_faithful_batches_drop_last():
     assert faithful_batches(300, 128) == 256 and faithful_batches(98, 128) == 98 and faithful_batches(128, 128) == 128
+
+
+# --- protocol v2 ------------------------------------------------------------------------------------------------
+
+def _videos(counts):
+    return np.repeat([f"v{i}" for i in range(len(counts))], counts)
+
+
+def test_partitions_are_video_disjoint_balanced_and_seeded():
+    videos = _videos([30, 10, 25, 40, 15, 20, 35, 5])
+    parts = video_partitions(videos, 6, 20, np.random.default_rng(0))
+    assert len(parts) == 6
+    for ref, query in parts:
+        assert np.intersect1d(videos[ref], videos[query]).size == 0
+        assert np.array_equal(np.sort(np.concatenate([ref, query])), np.arange(videos.size))
+        assert abs(ref.size - query.size) <= 40                             # at most the largest video apart
+    assert len({tuple(q) for _, q in parts}) > 1                            # different partitions
+    again = video_partitions(videos, 6, 20, np.random.default_rng(0))
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(parts, again))
+
+
+def test_a_split_too_small_for_two_halves_is_an_error_naming_it():
+    with pytest.raises(EvaluationError, match=r"split 'val' has 1 video\(s\) \(v0 \(12\); 12 windows\)"):
+        video_partitions(_videos([12]), 5, 2, np.random.default_rng(0), "val")
+    with pytest.raises(EvaluationError, match=r"split 'test': 2 videos, 20 windows.*under the minimum of 15.*"
+                                              r"lower min_half_windows"):
+        video_partitions(_videos([10, 10]), 5, 15, np.random.default_rng(0), "test")
+
+
+def test_cross_video_derangement():
+    rng = np.random.default_rng(0)
+    videos = _videos([5, 3, 4, 2])
+    for _ in range(20):
+        perm, same = cross_video_derangement(videos, rng)
+        assert np.array_equal(np.sort(perm), np.arange(videos.size)) and same == 0
+        assert np.all(videos[perm] != videos)
+    # one video dominates: still no window paired with itself, and the same-video pairs are counted
+    perm, same = cross_video_derangement(_videos([8, 2]), rng)
+    assert not np.any(perm == np.arange(10)) and same == int(np.sum(_videos([8, 2])[perm] == _videos([8, 2])))
+    assert same > 0
+
+
+def test_a_video_shared_with_train_is_an_error_naming_it():
+    check_disjoint_videos("val", np.array(["a", "b"]), np.array(["c"]))
+    with pytest.raises(EvaluationError, match=r"split 'val' shares 1 video\(s\) with train \(b\).*random_window"):
+        check_disjoint_videos("val", np.array(["a", "b", "b"]), np.array(["b", "c"]))
+
+
+def test_faithful_bc_constants_published_only_for_ted_expressive():
+    from gesturegen.data.skeleton import TED_EXPRESSIVE
+    from gesturegen.metrics.beat import TED_EXPRESSIVE_CHANGE_ANGLE
+    _, mean = TED_EXPRESSIVE.published_means()
+    train = 0.05 * np.random.default_rng(0).standard_normal((6, 34, 126)).astype(np.float32)
+    ted = beat_constants(train, mean.reshape(-1), TED_EXPRESSIVE, "ted_expressive")
+    demo = beat_constants(train, mean.reshape(-1), TED_EXPRESSIVE, "demo")       # the same skeleton
+    assert ted["faithful"] == list(TED_EXPRESSIVE_CHANGE_ANGLE) and ted["faithful_source"].startswith("published")
+    assert demo["faithful_source"] == "this dataset's train split" and demo["faithful"] != ted["faithful"]
+    assert demo["corrected"] == ted["corrected"]
+
+
+@pytest.fixture(scope="module")
+def protocol_runs():
+    """Two small synthetic splits (one annotated: strokes where the motion really beats), a trivial scorer."""
+    import pandas as pd
+
+    from gesturegen.data.annotations import WindowAnnotations
+    from gesturegen.data.skeleton import TED_EXPRESSIVE
+
+    rng = np.random.default_rng(0)
+    _, mean = TED_EXPRESSIVE.published_means()
+    mean = mean.reshape(-1)
+
+    def windows(n):
+        t = np.arange(34)[None, :, None]
+        phase = rng.uniform(0, 2 * np.pi, (n, 1, 1))
+        x = 0.08 * np.sin(2 * np.pi * t / 7.5 + phase) + 0.01 * rng.standard_normal((n, 34, 126))
+        return x.astype(np.float32)
+
+    def strokes_of(x):   # the frames where the arms' swing turns (BC's beats on this motion come near them)
+        from gesturegen.metrics.beat import motion_beat_lists
+        return tuple(motion_beat_lists(x, mean, TED_EXPRESSIVE, "corrected", consts["corrected"], 0.03))
+
+    train = windows(40)
+    consts = beat_constants(train, mean, TED_EXPRESSIVE, "demo")
+    audio = (0.1 * rng.standard_normal((24, 36267))).astype(np.float32)
+    val, test = windows(24), windows(24)
+    ann = WindowAnnotations(24, strokes_of(val), pd.DataFrame(columns=["window", "label", "start_s", "end_s"]),
+                            np.zeros(24, np.int64), ("spk0",), ())
+    calls = []
+
+    def scorer(split, gen, rows, rng):
+        calls.append((split, gen.shape, rows.copy()))
+        return {"toy_energy": float(np.abs(gen[:, 4:]).mean())}
+
+    s = EvalSettings(batch_size=8, diversity_permutations=5, n_partitions=3, min_half_windows=6,
+                     bcgap_derangements=2)
+    splits = [EvalSplit("val", val, audio, _videos([6, 6, 6, 6]), ann),
+              EvalSplit("test", test, audio, _videos([8, 8, 8]), None)]
+    feats = lambda x: np.asarray(x[:, ::4, :8], np.float64).reshape(len(x), -1)
+    runs = run_controls(splits, train, np.array(["t0"] * 40), feats, TED_EXPRESSIVE, mean, consts, s, 7, (0, 1),
+                        scorers=[scorer])
+    return runs, calls
+
+
+def test_run_controls_rows_and_scorer(protocol_runs):
+    runs, calls = protocol_runs
+    assert len(runs) == 2 * 2 * 4 * (1 + 3)                    # splits x seeds x controls x (faithful + partitions)
+    corrected = [r for r in runs if r["partition"] != "all"]
+    assert len(calls) == len(corrected)
+    for r in corrected:
+        assert r["n_windows"] + r["n_reference"] == 24 and r["feature_dim"] == 72 and "toy_energy" in r
+        assert {"kid_corrected", "kid_se", "bcgap", "bc_shuffled", "fgd_small_n"} <= set(r)
+        assert ("joint_mae" in r) == (r["control"] != "ground_truth")
+        assert ("beat_f1" in r) == (r["split"] == "val")
+    # the scorer sees the query windows' motion and their rows in the split; the mean pose has no energy
+    split, shape, rows = calls[0]
+    assert split == "val" and shape == (rows.size, 34, 126)
+    gt = [r for r in corrected if r["control"] == "ground_truth" and r["split"] == "val"]
+    still = [r for r in corrected if r["control"] == "mean_pose" and r["split"] == "val"]
+    assert min(r["toy_energy"] for r in gt) > 0.02 and max(r["toy_energy"] for r in still) == 0
+    # every row is scored on the same query half as the ground truth of its partition
+    by = {(r["split"], r["seed"], r["partition"]): r["n_windows"] for r in gt}
+    assert all(by[(r["split"], r["seed"], r["partition"])] == r["n_windows"] for r in still)
+    # the oracle: the ground truth's beats are the strokes (F1 = 1); motion that stops has none
+    assert all(r["beat_f1"] == 1.0 for r in gt) and all(r["beat_recall"] == 0 for r in still)
+    faithful_gt = [r for r in runs if r["partition"] == "all" and r["control"] == "ground_truth"]
+    assert all("fgd_faithful" not in r and r["n_windows"] == 24 for r in faithful_gt)
+
+
+def test_summary_marks_not_applicable_and_skipped_oracle(protocol_runs):
+    runs, _ = protocol_runs
+    summary = summary_rows(runs, {"test": "no annotations for this dataset"})
+    cell = {(r["split"], r["control"], r["metric"]): r for r in summary}
+    for metric in ("joint_mae", "feature_distance", "accel_diff", "fgd_faithful"):
+        r = cell[("val", "ground_truth", metric)]
+        assert r["applicable"] is False and r["mean"] is None and r["note"].startswith("not applicable")
+        assert cell[("val", "random_window", metric)]["applicable"] is True
+    f1 = cell[("test", "ground_truth", "beat_f1")]
+    assert f1["applicable"] is False and f1["note"] == "skipped: no annotations for this dataset"
+    assert cell[("val", "ground_truth", "beat_f1")]["mean"] == 1.0
+    fgd = cell[("val", "random_window", "fgd_corrected")]
+    assert fgd["small_n"] is True and "d = 72" in fgd["note"] and fgd["n"] == 6        # 3 partitions x 2 seeds
+    assert cell[("val", "random_window", "bc_faithful")]["n"] == 2 and cell[("val", "ground_truth", "toy_energy")]
+    # nothing else changes without annotations: the same metrics apart from the oracle ones
+    names = lambda split: {r["metric"] for r in summary if r["split"] == split} 
+    assert names("val") == names("test")

@@ -21,6 +21,8 @@ from gesturegen.models.fgd_encoder import (
     load_encoder,
     load_published_aqgt_embedding,
     load_published_motion_ae,
+    read_encoder_info,
+    recentring_offset,
     save_encoder,
 )
 
@@ -342,6 +344,30 @@ def test_save_load_encoder_round_trip(tmp_path, ha2g_ckpt, aqgt_ckpt):
     np.testing.assert_array_equal(load_encoder(tmp_path / "aqgt").features(x), aqgt.features(x))
     sampled = load_encoder(tmp_path / "aqgt", variational=True)
     assert sampled.config.variational and not np.allclose(sampled.features(x), sampled.features(x))
+
+
+def test_published_extractor_is_recentred_on_the_published_mean(tmp_path, ha2g_ckpt):
+    """Windows normalised with this dataset's train mean reach a published extractor as vectors minus the
+    published mean: x + train mean - published mean, the same features as published-normalised windows."""
+    from gesturegen.data.skeleton import TED_EXPRESSIVE
+    published = TED_EXPRESSIVE.published_means()[1].reshape(-1)
+    train_mean = published + np.linspace(-0.05, 0.05, 126, dtype=np.float32)
+    raw = _windows(5) + published                                        # the same raw vectors, two normalisations
+    as_published, as_train = raw - published, raw - train_mean
+    model = load_published_motion_ae(ha2g_ckpt[0])
+    save_encoder(model, tmp_path / "enc", source="published", extra={"dataset": "ted_expressive"})
+    info = read_encoder_info(tmp_path / "enc")
+    offset = recentring_offset(info["source"], "train", train_mean, published)
+    np.testing.assert_allclose(offset, train_mean - published, atol=1e-7)
+    np.testing.assert_allclose(model.features(as_train, offset=offset), model.features(as_published), atol=1e-4)
+    assert not np.allclose(model.features(as_train), model.features(as_published), atol=1e-2)   # it matters
+    # nothing to do for published normalisation or for our own (trained) extractors
+    assert recentring_offset("published", "published", train_mean, published) is None
+    assert recentring_offset("trained", "train", train_mean, published) is None
+    with pytest.raises(CheckpointLayoutError, match="does not fit this skeleton"):
+        recentring_offset("published", "train", train_mean[:9], published)
+    with pytest.raises(ValueError, match="offset: expected 126 values"):
+        model.features(as_train, offset=offset[:3])
 
 
 def test_load_encoder_errors(tmp_path):

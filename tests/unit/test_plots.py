@@ -22,7 +22,19 @@ def test_controls_figure_names_the_dataset_and_labels_every_panel():
         assert ax.get_title() and ax.get_xlabel() == "control"
         assert "(" in ax.get_ylabel() and ")" in ax.get_ylabel()          # a quantity with its unit
         labels = [t.get_text() for t in ax.get_legend().get_texts()]
-        assert labels == ["val (96 windows)", "test (86 windows)"]
+        assert labels == ["val (96 query windows)", "test (86 query windows)"]
+    assert len(fig.axes) == len(plots.CONTROL_METRICS)
+    fig.clf()
+
+
+def test_controls_figure_draws_only_present_metrics_and_marks_not_applicable():
+    rows = [r for r in _summary() if r["metric"] in ("fgd_corrected", "joint_mae")]
+    for r in rows:
+        if r["control"] == "ground_truth" and r["metric"] == "joint_mae":
+            r.update(mean=None, ci95=None, applicable=False)
+    fig = plots.controls_figure(rows, "demo", CONTROLS, 15)
+    assert [ax.get_title().split(" ")[0] for ax in fig.axes] == ["FGD", "joint"]
+    assert sum(t.get_text() == "n/a" for t in fig.axes[1].texts) == 2       # ground truth, on both splits
     fig.clf()
 
 

@@ -58,22 +58,34 @@ def committed(path: str) -> str:
     return (ROOT / path).read_text()      # not a git checkout (e.g. an unpacked archive)
 
 
+BASELINE_KEYS = ["fgd_corrected", "kid_corrected", "fgd_faithful", "diversity_corrected", "bc_corrected", "bcgap",
+                 "beat_f1", "joint_mae"]
+
+
 def baseline_table(summary: list[dict]) -> str:
-    keys = ["fgd_faithful", "fgd_corrected", "diversity_faithful", "diversity_corrected", "bc_faithful",
-            "bc_corrected", "joint_mae", "accel_diff"]
+    """The README's reference rows: "n/a" where a metric does not apply to a control (the ground truth's paired
+    errors), "–" where it was not computed (e.g. the oracle without annotations) or is missing."""
     cells = {(r["split"], r["control"], r["metric"]): r for r in summary}
 
-    def cell(e: dict) -> str:
+    def num(v: float, like: float) -> str:          # the precision of the mean, for the mean and its CI
+        return f"{v:.1f}" if abs(like) >= 10 else f"{v:.3f}" if abs(like) >= 0.1 else f"{v:.4f}"
+
+    def cell(e: dict | None) -> str:
+        if e is None:
+            return "–"
+        if str(e.get("applicable", "True")) == "False":
+            return "n/a" if str(e.get("note", "")).startswith("not applicable") else "–"
         m, c = e["mean"], 0.0 if math.isnan(e["ci95"]) else e["ci95"]     # NaN: a single finite run
-        return "–" if math.isnan(m) else (f"{m:.3f} ± {c:.3f}" if abs(m) < 10 else f"{m:.1f} ± {c:.1f}")
+        return "–" if math.isnan(m) else f"{num(m, m)} ± {num(c, m)}"
 
     lines = []
     for split in dict.fromkeys(r["split"] for r in summary):
         controls = list(dict.fromkeys(r["control"] for r in summary if r["split"] == split))
-        n = cells[(split, controls[0], keys[0])]["n_windows"]
-        lines.append(f"| {split} ({n} windows) | " + " | ".join(keys) + " |")
-        lines.append("|---|" + "---|" * len(keys))
-        lines += [f"| {c} | " + " | ".join(cell(cells[(split, c, k)]) for k in keys) + " |" for c in controls]
+        n = cells[(split, controls[0], "fgd_corrected")]["n_windows"]
+        lines.append(f"| {split} ({n} query windows) | " + " | ".join(BASELINE_KEYS) + " |")
+        lines.append("|---|" + "---|" * len(BASELINE_KEYS))
+        lines += [f"| {c} | " + " | ".join(cell(cells.get((split, c, k))) for k in BASELINE_KEYS) + " |"
+                  for c in controls]
         lines.append("")
     return "\n".join(lines)
 
@@ -81,7 +93,8 @@ def baseline_table(summary: list[dict]) -> str:
 def test_readme_baseline_rows_match_the_committed_summary():
     import csv
     import io
-    summary = [{k: (float(v) if k in ("mean", "ci95") else v) for k, v in row.items()}
+    summary = [{k: ((float(v) if v not in ("", None) else math.nan) if k in ("mean", "ci95") else v)
+                for k, v in row.items()}
                for row in csv.DictReader(io.StringIO(committed("results/evaluate_baselines/demo/summary.csv")))]
     _check_or_update("baselines", baseline_table(summary))
 
