@@ -7,7 +7,9 @@ seed; every row, the ground truth included, is its motion on Q against the real 
 reference). Faithful mode: the published evaluator on the whole split.
 
 Reads   <windows>/{train,val,test}   (build_windows; <split>/annotations/ when the dataset has them),
-        <encoder>  (train_fgd_encoder)
+        <encoder>  (train_fgd_encoder), <features>/<split>  (extract_features: the sync evaluator's speech input),
+        <sync>  (train_sync_evaluator: R-precision and multimodal distance of every row),
+        <oracles>  (train_oracles: lexical gesture and speaker accuracy; skipped, saying so, without annotations)
 Writes  <out-dir>/metrics.json         headline per split: corrected FGD of the ground truth and of a random window,
                                        corrected BC of the ground truth
         <out-dir>/summary.csv          every metric, both modes: mean, 95% CI and n over partitions x seeds, per
@@ -44,7 +46,8 @@ class EvaluateBaselinesError(RuntimeError):
 
 
 def run(p: EvaluateBaselinesParams, compute: ComputeParams, seed: int, dataset: str, windows: Path, encoder_dir: Path,
-        out_dir: Path, scorers: tuple[evaluation.Scorer, ...] = ()) -> dict:
+        out_dir: Path, scorers: tuple[evaluation.Scorer, ...] = (), features_dir: Path | None = None,
+        sync_dir: Path | None = None, oracles_dir: Path | None = None) -> dict:
     """Evaluate every control into out_dir (outputs replaced only on success); returns the headline metrics."""
     from gesturegen.models.fgd_encoder import load_encoder, read_encoder_info, recentring_offset
 
@@ -77,6 +80,22 @@ def run(p: EvaluateBaselinesParams, compute: ComputeParams, seed: int, dataset: 
         oracle[name] = "beat F1 against the annotated strokes" if ann is not None else f"skipped: {NO_ANNOTATIONS}"
         splits.append(evaluation.EvalSplit(name, sp.dir_vec, sp.audio, sp.windows()["vid"].astype(str).to_numpy(),
                                            ann))
+    scorers = tuple(scorers)
+    evaluators: dict = {}
+    if sync_dir is not None:
+        from gesturegen.evaluators import open_sync_scorer
+        if features_dir is None:
+            raise EvaluateBaselinesError("the sync evaluator needs the features: pass --features too")
+        scorers += (open_sync_scorer(sync_dir, features_dir, windows, list(p.splits), dataset, pool=p.rprec_pool,
+                                     trials=p.rprec_trials),)
+        evaluators["sync"] = {"evaluator": str(sync_dir), "pool": p.rprec_pool, "trials": p.rprec_trials}
+    if oracles_dir is not None:
+        from gesturegen.evaluators import open_oracle_scorer
+        oracle_scorer = open_oracle_scorer(oracles_dir, windows, list(p.splits), dataset)
+        scorers += (oracle_scorer,)
+        evaluators["oracles"] = oracle_scorer.skipped or "lexical gesture and speaker accuracy"
+        if oracle_scorer.skipped:
+            oracle = {s: f"{v}; lexical/speaker accuracy {oracle_scorer.skipped}" for s, v in oracle.items()}
     consts = evaluation.beat_constants(train.dir_vec, mean_dir_vec, skeleton, dataset)
     try:
         runs = evaluation.run_controls(splits, train.dir_vec, train.windows()["vid"].astype(str).to_numpy(),
@@ -99,6 +118,7 @@ def run(p: EvaluateBaselinesParams, compute: ComputeParams, seed: int, dataset: 
             "controls": list(evaluation.CONTROLS), "control_codes": evaluation.CONTROL_CODES,
             "faithful_batch_size": settings.batch_size, "n_windows": {s.name: len(s.videos) for s in splits},
             "n_videos": {s.name: int(np.unique(s.videos).size) for s in splits}, "oracle": oracle,
+            "evaluators": evaluators,
             "extractor": {"source": info.get("source"), "arch": info.get("arch"),
                           "recentred": offset is not None, "normalization": norm["source"]},
             "compute": machine, "summary": summary})
@@ -114,12 +134,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--dataset", required=True, help="the dataset's name (selects its faithful batch size)")
     ap.add_argument("--windows", type=Path, required=True, help="build_windows' windows/ folder")
     ap.add_argument("--encoder", type=Path, required=True, help="train_fgd_encoder's encoder/ folder")
+    ap.add_argument("--features", type=Path, help="extract_features' features/ folder (for --sync)")
+    ap.add_argument("--sync", type=Path, help="train_sync_evaluator's evaluator/ folder")
+    ap.add_argument("--oracles", type=Path, help="train_oracles' oracles/ folder")
     ap.add_argument("--out-dir", type=Path, required=True)
     args = ap.parse_args(argv)
     params = load_params(args.params)
     start = time.perf_counter()
     run(params.evaluate_baselines, params.compute, params.seed, args.dataset, args.windows, args.encoder,
-        args.out_dir)
+        args.out_dir, features_dir=args.features, sync_dir=args.sync, oracles_dir=args.oracles)
     write_json(args.out_dir / "timings.json", {"total_seconds": round(time.perf_counter() - start, 3)})
 
 

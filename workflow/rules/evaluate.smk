@@ -6,6 +6,9 @@ rule evaluate_baselines:
     input:
         "results/build_windows/{dataset}/windows",
         "results/train_fgd_encoder/{dataset}/encoder",
+        "results/extract_features/{dataset}/features",
+        "results/train_sync_evaluator/{dataset}/evaluator",
+        "results/train_oracles/{dataset}/oracles",
         "gesturegen/__init__.py",
         "gesturegen/assets/__init__.py",
         "gesturegen/assets/aqgt_means.json",
@@ -14,9 +17,18 @@ rule evaluate_baselines:
         "gesturegen/config.py",
         "gesturegen/data/__init__.py",
         "gesturegen/data/annotations.py",
+        "gesturegen/data/records.py",
         "gesturegen/data/skeleton.py",
         "gesturegen/data/windowstore.py",
         "gesturegen/evaluation.py",
+        "gesturegen/evaluators.py",
+        "gesturegen/features/__init__.py",
+        "gesturegen/features/audio.py",
+        "gesturegen/features/common.py",
+        "gesturegen/features/data2vec.py",
+        "gesturegen/features/encoders.py",
+        "gesturegen/features/store.py",
+        "gesturegen/features/text.py",
         "gesturegen/io.py",
         "gesturegen/metrics/__init__.py",
         "gesturegen/metrics/beat.py",
@@ -25,8 +37,11 @@ rule evaluate_baselines:
         "gesturegen/metrics/kid.py",
         "gesturegen/metrics/motion.py",
         "gesturegen/metrics/oracle.py",
+        "gesturegen/metrics/retrieval.py",
         "gesturegen/models/__init__.py",
         "gesturegen/models/fgd_encoder.py",
+        "gesturegen/models/oracles.py",
+        "gesturegen/models/sync_evaluator.py",
         "gesturegen/plots.py",
         "stages/__init__.py",
         "stages/evaluate_baselines.py",
@@ -50,4 +65,7 @@ rule evaluate_baselines:
         "python -m stages.evaluate_baselines --dataset {wildcards.dataset} "
         "--windows results/build_windows/{wildcards.dataset}/windows "
         "--encoder results/train_fgd_encoder/{wildcards.dataset}/encoder "
+        "--features results/extract_features/{wildcards.dataset}/features "
+        "--sync results/train_sync_evaluator/{wildcards.dataset}/evaluator "
+        "--oracles results/train_oracles/{wildcards.dataset}/oracles "
         "--out-dir results/evaluate_baselines/{wildcards.dataset} 2>&1 | tee {log}"
