@@ -257,7 +257,7 @@ def test_per_clip_features_equal_per_window_features_away_from_the_edges(default
 
 
 def test_long_clips_are_computed_in_chunks_with_the_same_result(default_audio, monkeypatch):
-    import gesturegen.features.audio as audio
+    from gesturegen.features import audio
     y = _speechlike(np.random.default_rng(2), 50 * SR)       # 750 frames: two chunks of 512
     chunked = default_audio.clip_frames(y, 750)
     monkeypatch.setattr(audio, "_CHUNK_FRAMES", 10_000)
