@@ -41,6 +41,7 @@ from gesturegen.features import (
 from gesturegen.io import replace_on_success, write_json
 
 SPLITS = ("train", "val", "test")
+TEXT_CHUNK_BATCHES = 16
 SILENCE = {"text_frames": "zero vector where no word's [start, end] contains the frame instant k/fps "
                           "(pauses, silence); windows without words have zero text_frames and text_pooled",
            "audio_frames": "computed from the audio as is (silence gives -100 dB log-mel, unvoiced pitch 0 for the "
@@ -92,6 +93,19 @@ def _audio_per_clip(name: str, split: WindowSplit, audio_enc: AudioEncoder, writ
         writers["audio_pooled"].append(ap)
 
 
+def text_features(text_enc: TextEncoder, words: list, n_frames: int, batch_size: int) -> tuple[np.ndarray,
+                                                                                                 np.ndarray]:
+    """Text features of `words` (one list per window), encoded in batches of batch_size windows of similar length
+    (less padding; the encoders are padding-invariant through their attention mask), returned in the given order."""
+    order = np.argsort([sum(len(w[0]) + 1 for w in ws) for ws in words], kind="stable")
+    frames = np.empty((len(words), n_frames, text_enc.frame_dim), np.float32)
+    pooled = np.empty((len(words), text_enc.pooled_dim), np.float32)
+    for i in range(0, len(words), batch_size):
+        idx = order[i:i + batch_size]
+        frames[idx], pooled[idx] = text_enc.encode([words[j] for j in idx], n_frames)
+    return frames, pooled
+
+
 def _extract_split(name: str, split: WindowSplit, out: Path, audio_enc: AudioEncoder, text_enc: TextEncoder,
                    batch_size: int) -> dict:
     meta_w = split.meta
@@ -109,15 +123,19 @@ def _extract_split(name: str, split: WindowSplit, out: Path, audio_enc: AudioEnc
             t0 = time.perf_counter()
             _audio_per_clip(name, split, audio_enc, writers)
             spent["audio"] += time.perf_counter() - t0
-        for i in tqdm(range(0, n, batch_size), desc=f"extract_features {name}", unit="batch", leave=False):
+        chunk = TEXT_CHUNK_BATCHES * batch_size     # text batches are sorted by length within chunks of windows
+        for i in tqdm(range(0, n, chunk), desc=f"extract_features {name}", unit="chunk", leave=False):
             batch = {}
             t0 = time.perf_counter()
-            if not per_clip:
-                audio = np.asarray(split.audio[i:i + batch_size], dtype=np.float32)   # only this batch is read
-                check_finite({"the input audio (windows audio.npy)": audio}, name, offset=i)
-                batch["audio_frames"], batch["audio_pooled"] = audio_enc.encode(audio, t)
+            if not per_clip:                        # per window, in batches
+                parts = []
+                for j in range(i, min(i + chunk, n), batch_size):
+                    audio = np.asarray(split.audio[j:j + batch_size], dtype=np.float32)   # only this batch is read
+                    check_finite({"the input audio (windows audio.npy)": audio}, name, offset=j)
+                    parts.append(audio_enc.encode(audio, t))
+                batch["audio_frames"], batch["audio_pooled"] = (np.concatenate(a) for a in zip(*parts))
             t1 = time.perf_counter()
-            batch["text_frames"], batch["text_pooled"] = text_enc.encode(words[i:i + batch_size], t)
+            batch["text_frames"], batch["text_pooled"] = text_features(text_enc, words[i:i + chunk], t, batch_size)
             spent["audio"] += t1 - t0
             spent["text"] += time.perf_counter() - t1
             check_finite(batch, name, offset=i)

@@ -122,6 +122,17 @@ def test_minilm_frames_follow_word_timings_and_pool_like_sentence_transformers(m
     assert meta["pooled_l2_normalised"] and meta["pad_token_id"] == 0 and len(meta["files_sha256"]["combined"]) == 64
 
 
+def test_text_batches_sorted_by_length_come_back_in_window_order(minilm):
+    from stages.extract_features import text_features
+    words = [[("a", 0.0, 0.1), ("much", 0.2, 0.3), ("longer", 0.4, 0.5), ("window", 0.6, 0.7), ("here", 0.8, 0.9)],
+             [], [("short", 0.0, 0.5)], [("two", 0.0, 0.3), ("words", 0.4, 0.8)], [("x", 1.0, 1.2)]]
+    frames, pooled = text_features(minilm, words, T, batch_size=2)
+    for i, ws in enumerate(words):
+        f, p = minilm.encode([ws], T)
+        np.testing.assert_allclose(frames[i], f[0], atol=1e-5)
+        np.testing.assert_allclose(pooled[i], p[0], atol=1e-5)
+
+
 def test_subword_pieces_are_averaged_into_one_word_vector(minilm):
     # an unusual word splits into several WordPiece tokens; its frames get one vector (their mean)
     words = [[("antidisestablishmentarianism", 0.0, 1.0)]]
