@@ -61,10 +61,12 @@ def _base_models(root: Path) -> tuple[Path, Path]:
     return audio, text
 
 
-def _timed(fn) -> float:
-    t = time.perf_counter()
+def _timed(fn) -> np.ndarray:
+    """(wall, CPU) seconds: on a busy machine the CPU time of this process is what an idle one would take (for
+    one thread; with more torch threads, CPU time adds up over the threads)."""
+    t, c = time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - t
+    return np.array([time.perf_counter() - t, time.process_time() - c])
 
 
 def _batched(encode, items, batch: int) -> None:
@@ -89,6 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--speech", type=Path, default=Path("../shared/data/speech/arctic_a0007.wav"))
     ap.add_argument("--no-data2vec", action="store_true")
     args = ap.parse_args(argv)
+    load = os.getloadavg()[0]
     torch.set_num_threads(args.threads)
     split = open_split(args.windows)
     sr, span = int(split.meta["sample_rate_hz"]), int(split.meta["span_frames"])
@@ -135,10 +138,12 @@ def main(argv: list[str] | None = None) -> None:
                          _timed(lambda: _batched(a.encode, window_audio[:m], 16)) * len(idx) / m / minutes))
             rows.append(("data2vec text, per window (random weights)",
                          _timed(lambda: _batched(t.encode, words[:m], 16)) * len(idx) / m / minutes))
-    print_table(("encoder", "s per min of speech", "s per min of window audio"),
-                [(name, f"{sec:8.3f}", f"{sec * minutes / win_minutes:8.3f}") for name, sec in rows])
+    print_table(("encoder", "s per min of speech (wall / CPU)", "s per min of window audio (wall / CPU)"),
+                [(name, f"{sec[0]:8.3f} / {sec[1]:.3f}", f"{sec[0] * minutes / win_minutes:8.3f} / "
+                  f"{sec[1] * minutes / win_minutes:.3f}") for name, sec in rows])
     print(f"({minutes:.1f} min of clip audio = {len(groups)} clips of {args.windows}, {len(idx)} windows = "
-          f"{win_minutes:.1f} min of window audio; {args.threads} torch threads, CPU)")
+          f"{win_minutes:.1f} min of window audio; {args.threads} torch threads, CPU; load average before: "
+          f"{load:.1f})")
 
     agree = []
     if args.speech.is_file():
