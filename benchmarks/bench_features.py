@@ -145,6 +145,17 @@ def main(argv: list[str] | None = None) -> None:
           f"{win_minutes:.1f} min of window audio; {args.threads} torch threads, CPU; load average before: "
           f"{load:.1f})")
 
+    # per split of the same dataset: its clip audio and windows, and the default features' time at the rates above
+    rate = {"audio": rows[0][1], "text": rows[3][1] * minutes / len(idx)}      # per minute of speech; per window
+    per_split = []
+    for d in sorted(p for p in args.windows.parent.iterdir() if (p / "meta.json").is_file()):
+        s = open_split(d, verify=False)
+        mins, n = float(s.clips()["n_samples"].sum()) / sr / 60, len(s)
+        est = rate["audio"] * mins + rate["text"] * n
+        per_split.append((d.name, f"{mins:.1f}", str(n), f"{est[0]:.1f} / {est[1]:.1f}"))
+    print_table(("split", "min of clip audio", "windows", "default audio + text, s (wall / CPU), at these rates"),
+                per_split)
+
     agree = []
     if args.speech.is_file():
         import soundfile

@@ -175,9 +175,9 @@ class DefaultAudioEncoder:
                         (out[k0:k0 + ck.size, self.n_mels + 1] > _VOICING_MIN_RMS)
                     out[k0:k0 + ck.size, self.n_mels + 2] = np.where(voiced, f0, 0.0)
                     out[k0:k0 + ck.size, self.n_mels + 3] = voiced
-        out[:, self.n_mels] = self._onset(y, c)
-        if self.pitch == "pyin":
-            out[:, self.n_mels + 2:] = self._pyin(y, c)
+            out[:, self.n_mels] = self._onset(y, c)
+            if self.pitch == "pyin":
+                out[:, self.n_mels + 2:] = self._pyin(y, c)
         return out.astype(np.float32)
 
     def _onset(self, y: np.ndarray, c: np.ndarray) -> np.ndarray:
