@@ -106,6 +106,10 @@ class ExtractFeaturesParams:
     # data2vec audio pooling: mean-pooled hidden states, or a seeded x-vector-style projection saved once and shared
     data2vec_audio_pooling: Literal["mean", "projection"] = "mean"
     n_mels: int = 64
+    # default audio encoder's pitch: yin (fast, local; the default) or librosa's pyin (about 10x the cost of all the
+    # other features); voicing_threshold: yin's aperiodicity (CMNDF minimum) below which a frame is voiced
+    pitch: Literal["yin", "pyin"] = "yin"
+    voicing_threshold: float = 0.4
     batch_size: int = 16
 
 

@@ -1,7 +1,8 @@
 """Cut a dataset's raw clips into filtered, normalised 15 fps windows (ldmc-spec §2.4).
 
 Reads   <raw>/{train,val,test}            raw clip LMDBs in our encoding (convert_raw)
-Writes  <out-dir>/windows/{train,val,test}/  arrays + tables + meta.json with the arrays' checksums (windowstore)
+Writes  <out-dir>/windows/{train,val,test}/  arrays (windows, and the audio of their clips) + tables + meta.json with
+                                            the arrays' checksums (gesturegen.data.windowstore)
         <out-dir>/windows/videos.csv, normalization.json, rejections.csv
         <out-dir>/windows/bad_records.csv  every record/clip skipped with on_bad_record: skip (header only when none)
         <out-dir>/metrics.json             headline: windows per split
@@ -27,7 +28,7 @@ from gesturegen.data.rawformat import RawStore, RecordError
 from gesturegen.data.records import check_clip
 from gesturegen.data.skeleton import Skeleton, get_skeleton
 from gesturegen.data.windows import WindowSpec, cut_clip, shared_videos
-from gesturegen.data.windowstore import WINDOW_ARRAYS, WINDOWS_FORMAT, WINDOWS_VERSION, NpyAppender, array_checksums
+from gesturegen.data.windowstore import WINDOWS_FORMAT, WINDOWS_VERSION, NpyAppender, window_checksums
 from gesturegen.io import replace_on_success, write_json
 
 SPLITS = ("train", "val", "test")
@@ -45,7 +46,8 @@ def _cut_split(store: RawStore, split_dir: Path, skeleton: Skeleton, spec: Windo
     vec = NpyAppender(split_dir / "dir_vec.npy", np.float32, (spec.n_frames, skeleton.dim))
     pos = NpyAppender(split_dir / "poses.npy", np.float32, (spec.n_frames, skeleton.n_joints, 3))
     aud = NpyAppender(split_dir / "audio.npy", np.float16, (spec.audio_samples,))
-    rows, words, vids = [], [], []
+    clip_aud = NpyAppender(split_dir / "clip_audio.npy", np.float16, ())   # whole clips with a kept window
+    rows, words, vids, clip_rows = [], [], [], []
     rejected: Counter = Counter()
     per_video: dict[str, Counter] = defaultdict(Counter)
     bad: Counter = Counter()
@@ -89,14 +91,17 @@ def _cut_split(store: RawStore, split_dir: Path, skeleton: Skeleton, spec: Windo
             vec.append(np.stack(cw.vectors))
             pos.append(np.stack(cw.joints))
             aud.append(np.stack(cw.audio))
+            clip_audio = np.asarray(clip["audio_raw"])
+            clip_rows.append((len(clip_rows), vid, ci, clip_aud.n, clip_audio.shape[0], float(clip["start_time"])))
+            clip_aud.append(clip_audio)
             for j, (f, t0, ww) in enumerate(zip(cw.start_frames, cw.start_times, cw.words)):
                 w = len(rows)
-                rows.append((w, vid, ci, f, t0, t0 + spec.n_frames / spec.fps))
+                rows.append((w, vid, ci, f, t0, t0 + spec.n_frames / spec.fps, clip_rows[-1][0]))
                 words.extend((w, text, s, e) for text, s, e in ww)
                 vids.append(vid)
-    for a in (vec, pos, aud):
+    for a in (vec, pos, aud, clip_aud):
         a.close()
-    return {"rows": rows, "words": words, "vids": vids, "rejected": rejected, "per_video": per_video, "bad": bad,
+    return {"rows": rows, "clip_rows": clip_rows, "words": words, "vids": vids, "rejected": rejected, "per_video": per_video, "bad": bad,
             "bad_rows": bad_rows, "videos": seen_vids, "clips": clips, "clip_hours": clip_s / 3600,
             "covered_hours": covered_s / 3600, "n": vec.n}
 
@@ -155,9 +160,12 @@ def run(p: BuildWindowsParams, dataset: str, source: DataSource, raw: Path, wind
         vectors.flush()
         del vectors
         np.save(d / "video_ids.npy", np.array([video_id[v] for v in part["vids"]], dtype=np.int32))
-        pd.DataFrame([(w, video_id[v], v, c, f, t0, t1) for w, v, c, f, t0, t1 in part["rows"]],
-                     columns=["window", "video_id", "vid", "clip", "start_frame", "start_time_s", "end_time_s"]
-                     ).to_csv(d / "windows.csv", index=False)
+        pd.DataFrame([(w, video_id[v], v, c, f, t0, t1, r) for w, v, c, f, t0, t1, r in part["rows"]],
+                     columns=["window", "video_id", "vid", "clip", "start_frame", "start_time_s", "end_time_s",
+                              "clip_row"]).to_csv(d / "windows.csv", index=False)
+        pd.DataFrame([(r, video_id[v], v, c, o, n, t0) for r, v, c, o, n, t0 in part["clip_rows"]],
+                     columns=["clip_row", "video_id", "vid", "clip", "sample_offset", "n_samples", "start_time_s"]
+                     ).to_csv(d / "clips.csv", index=False)
         pd.DataFrame(part["words"], columns=["window", "word", "start_s", "end_s"]).to_csv(d / "words.csv",
                                                                                           index=False)
         write_json(d / "meta.json", {
@@ -167,12 +175,14 @@ def run(p: BuildWindowsParams, dataset: str, source: DataSource, raw: Path, wind
             "span_frames": spec.span_frames, "sample_rate_hz": spec.sample_rate_hz,
             "audio_samples": spec.audio_samples, "dim": skeleton.dim, "n_joints": skeleton.n_joints,
             "body_dim": skeleton.body_dim, "hand_dim": skeleton.hand_dim, "normalization": p.normalization,
-            "params": to_dict(p), "checksums": array_checksums(d, WINDOW_ARRAYS)})  # of the final bytes
+            "clip_audio_samples": part["clip_rows"][-1][3] + part["clip_rows"][-1][4],
+            "params": to_dict(p), "checksums": window_checksums(d)})  # of the final bytes
         for vid, counts in sorted(part["per_video"].items()):
             rej_rows += [(split, video_id.get(vid, -1), vid, r, n) for r, n in sorted(counts.items())]
         metrics[split] = {
             "windows": part["n"], "videos": len(part["videos"]), "clips": part["clips"],
             "clip_hours": round(part["clip_hours"], 6), "speech_hours": round(part["covered_hours"], 6),
+            "clip_audio_hours": round(sum(r[4] for r in part["clip_rows"]) / spec.sample_rate_hz / 3600, 6),
             "rejected": dict(sorted(part["rejected"].items())), "bad_records": dict(sorted(part["bad"].items())),
         }
     pd.DataFrame(rej_rows, columns=["split", "video_id", "vid", "reason", "count"]).to_csv(

@@ -1,6 +1,10 @@
 """Speech and text features for every window: per motion frame (N, T, D) and pooled per window (N, D).
 
-Reads   <windows>/{train,val,test}/   build_windows splits (audio.npy, windows.csv, words.csv, meta.json)
+The default audio features are computed once per clip (clip_audio.npy) and sliced for each window; Data2Vec audio
+runs per window (its input normalisation and self-attention span the whole input); text runs per window, in batches.
+
+Reads   <windows>/{train,val,test}/   build_windows splits (clip_audio.npy, clips.csv, audio.npy, windows.csv,
+                                      words.csv, meta.json)
 Writes  <out-dir>/features/<split>/{audio_frames,audio_pooled,text_frames,text_pooled}.npy + meta.json (with their
         checksums)
         <out-dir>/features/audio_projection.safetensors   (data2vec audio with pooling: projection only)
@@ -31,11 +35,13 @@ from gesturegen.features import (
     FeatureError,
     TextEncoder,
     check_finite,
+    first_non_finite,
     make_encoders,
 )
 from gesturegen.io import replace_on_success, write_json
 
 SPLITS = ("train", "val", "test")
+TEXT_CHUNK_BATCHES = 16
 SILENCE = {"text_frames": "zero vector where no word's [start, end] contains the frame instant k/fps "
                           "(pauses, silence); windows without words have zero text_frames and text_pooled",
            "audio_frames": "computed from the audio as is (silence gives -100 dB log-mel, unvoiced pitch 0 for the "
@@ -53,11 +59,59 @@ def window_words(split: WindowSplit) -> list[list[tuple[str, float, float]]]:
     return out
 
 
+def clip_windows(split: WindowSplit) -> list[tuple[int, int, np.ndarray]]:
+    """(clip_row, first window, start frames of its windows) per clip, in window order; the windows of one clip must be
+    consecutive (build_windows writes them so)."""
+    windows = split.windows()
+    rows, starts = windows["clip_row"].to_numpy(np.int64), windows["start_frame"].to_numpy(np.int64)
+    cuts = np.flatnonzero(np.diff(rows)) + 1
+    groups = np.split(np.arange(len(rows)), cuts)
+    if len({int(rows[g[0]]) for g in groups}) != len(groups):
+        raise FeatureError(f"{split.path / 'windows.csv'}: the windows of a clip are not consecutive (clip_row); "
+                           f"re-run build_windows")
+    return [(int(rows[g[0]]), int(g[0]), starts[g]) for g in groups]
+
+
+def _audio_per_clip(name: str, split: WindowSplit, audio_enc: AudioEncoder, writers: dict) -> None:
+    """The default audio features of each clip's whole audio, sliced for its windows (appended in window order)."""
+    from gesturegen.features.audio import slice_windows
+    t, span = int(split.meta["n_frames"]), int(split.meta.get("span_frames") or split.meta["n_frames"])
+    clips = split.clips().set_index("clip_row")
+    for row, first, starts in tqdm(clip_windows(split), desc=f"extract_features {name} audio", unit="clip",
+                                   leave=False):
+        c = clips.loc[row]
+        y = np.asarray(split.audio_of_clip(int(c.sample_offset), int(c.n_samples)), dtype=np.float32)
+        bad = first_non_finite(y)
+        if bad is not None:
+            raise FeatureError(
+                f"split {name!r}: {split.path / 'clip_audio.npy'} has NaN/inf at sample {int(c.sample_offset) + bad} "
+                f"(clip_row {row}: video {c.vid!r} clip {c['clip']}, sample {bad} of the clip; windows {first}-"
+                f"{first + len(starts) - 1}); fix the data, then re-run build_windows and extract_features")
+        af, ap = slice_windows(audio_enc.clip_frames(y, int(starts.max()) + span), starts, t, span)
+        check_finite({"audio_frames": af, "audio_pooled": ap}, name, offset=first)
+        writers["audio_frames"].append(af)
+        writers["audio_pooled"].append(ap)
+
+
+def text_features(text_enc: TextEncoder, words: list, n_frames: int, batch_size: int) -> tuple[np.ndarray,
+                                                                                                 np.ndarray]:
+    """Text features of `words` (one list per window), encoded in batches of batch_size windows of similar length
+    (less padding; the encoders are padding-invariant through their attention mask), returned in the given order."""
+    order = np.argsort([sum(len(w[0]) + 1 for w in ws) for ws in words], kind="stable")
+    frames = np.empty((len(words), n_frames, text_enc.frame_dim), np.float32)
+    pooled = np.empty((len(words), text_enc.pooled_dim), np.float32)
+    for i in range(0, len(words), batch_size):
+        idx = order[i:i + batch_size]
+        frames[idx], pooled[idx] = text_enc.encode([words[j] for j in idx], n_frames)
+    return frames, pooled
+
+
 def _extract_split(name: str, split: WindowSplit, out: Path, audio_enc: AudioEncoder, text_enc: TextEncoder,
                    batch_size: int) -> dict:
     meta_w = split.meta
     n, t, sr = len(split), int(meta_w["n_frames"]), int(meta_w["sample_rate_hz"])
     words = window_words(split)
+    per_clip = getattr(audio_enc, "per_clip", False)
     out.mkdir(parents=True)
     writers = {"audio_frames": NpyAppender(out / "audio_frames.npy", np.float32, (t, audio_enc.frame_dim)),
                "audio_pooled": NpyAppender(out / "audio_pooled.npy", np.float32, (audio_enc.pooled_dim,)),
@@ -65,16 +119,25 @@ def _extract_split(name: str, split: WindowSplit, out: Path, audio_enc: AudioEnc
                "text_pooled": NpyAppender(out / "text_pooled.npy", np.float32, (text_enc.pooled_dim,))}
     spent = {"audio": 0.0, "text": 0.0}
     try:
-        for i in tqdm(range(0, n, batch_size), desc=f"extract_features {name}", unit="batch", leave=False):
-            audio = np.asarray(split.audio[i:i + batch_size], dtype=np.float32)   # only this batch leaves the memmap
-            check_finite({"the input audio (windows audio.npy)": audio}, name, offset=i)
+        if per_clip:
             t0 = time.perf_counter()
-            af, ap = audio_enc.encode(audio, t)
+            _audio_per_clip(name, split, audio_enc, writers)
+            spent["audio"] += time.perf_counter() - t0
+        chunk = TEXT_CHUNK_BATCHES * batch_size     # text batches are sorted by length within chunks of windows
+        for i in tqdm(range(0, n, chunk), desc=f"extract_features {name}", unit="chunk", leave=False):
+            batch = {}
+            t0 = time.perf_counter()
+            if not per_clip:                        # per window, in batches
+                parts = []
+                for j in range(i, min(i + chunk, n), batch_size):
+                    audio = np.asarray(split.audio[j:j + batch_size], dtype=np.float32)   # only this batch is read
+                    check_finite({"the input audio (windows audio.npy)": audio}, name, offset=j)
+                    parts.append(audio_enc.encode(audio, t))
+                batch["audio_frames"], batch["audio_pooled"] = (np.concatenate(a) for a in zip(*parts))
             t1 = time.perf_counter()
-            tf, tp = text_enc.encode(words[i:i + batch_size], t)
+            batch["text_frames"], batch["text_pooled"] = text_features(text_enc, words[i:i + chunk], t, batch_size)
             spent["audio"] += t1 - t0
             spent["text"] += time.perf_counter() - t1
-            batch = {"audio_frames": af, "audio_pooled": ap, "text_frames": tf, "text_pooled": tp}
             check_finite(batch, name, offset=i)
             for key, arr in batch.items():
                 writers[key].append(arr)
@@ -82,10 +145,15 @@ def _extract_split(name: str, split: WindowSplit, out: Path, audio_enc: AudioEnc
         for wr in writers.values():
             wr.close()
     minutes = n * split.audio.shape[1] / sr / 60
+    clip_minutes = float(split.clips()["n_samples"].sum()) / sr / 60
     spent["total"] = sum(spent.values())
-    return {"windows": n, "frames": t, "audio_seconds": round(minutes * 60, 3)}, {
+    return {"windows": n, "frames": t, "audio_seconds": round(minutes * 60, 3),
+            "clip_audio_seconds": round(clip_minutes * 60, 3),
+            "audio_features": "per clip" if per_clip else "per window"}, {
         "extraction_seconds": {k: round(v, 3) for k, v in spent.items()},
-        "seconds_per_audio_minute": {k: round(v / minutes, 4) if minutes else None for k, v in spent.items()}}
+        "seconds_per_audio_minute": {k: round(v / minutes, 4) if minutes else None for k, v in spent.items()},
+        "seconds_per_clip_audio_minute": {k: round(v / clip_minutes, 4) if clip_minutes else None
+                                          for k, v in spent.items()}}
 
 
 def run(p: ExtractFeaturesParams, compute: ComputeParams, seed: int, dataset: str, windows: Path,
@@ -134,6 +202,7 @@ def _extract(p: ExtractFeaturesParams, device: str, seed: int, dataset: str, spl
             "n_windows": m["windows"], "n_frames": m["frames"], "fps": meta_w["fps"],
             "span": meta_w.get("span"), "span_frames": meta_w.get("span_frames"),
             "sample_rate_hz": meta_w["sample_rate_hz"], "audio_samples": int(split.audio.shape[1]),
+            "audio_features": m["audio_features"],
             "frame_times": "frame k is the instant k/fps after the window start (windows.csv start_time_s), "
                            "the time of motion frame k",
             "arrays": {a: {"dtype": "float32", "shape": [m["windows"], m["frames"], dims[a]] if a.endswith("frames")
@@ -160,7 +229,8 @@ def main(argv: list[str] | None = None) -> None:
                            args.out_dir)
     write_json(args.out_dir / "timings.json", timings)
     print(f"extract_features {args.dataset}: " + ", ".join(
-        f"{s} ({timings[s]['seconds_per_audio_minute']['total']:.2f} s per audio min)" for s in SPLITS if s in timings)
+        f"{s} ({timings[s]['seconds_per_clip_audio_minute']['total']:.2f} s per min of clip audio)"
+        for s in SPLITS if s in timings)
         + f"; per-frame dims audio {metrics['audio_dim']}, text {metrics['text_dim']}")
 
 

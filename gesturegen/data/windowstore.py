@@ -4,7 +4,11 @@
     <split>/poses.npy      float32 (N, T, J, 3)  raw joint positions (15 fps)
     <split>/audio.npy      float16 (N, S)        16 kHz audio of the window's span
     <split>/video_ids.npy  int32   (N,)          persistent ids from ../videos.csv
-    <split>/windows.csv    window, video_id, vid, clip, start_frame, start_time_s, end_time_s
+    <split>/clip_audio.npy float16 (A,)          the whole audio of every clip with a kept window, concatenated
+    <split>/windows.csv    window, video_id, vid, clip, start_frame, start_time_s, end_time_s, clip_row
+    <split>/clips.csv      clip_row, video_id, vid, clip, sample_offset, n_samples, start_time_s: where each clip's
+                           audio lies in clip_audio.npy (sample 0 = the clip's start_time_s; clip frame f at 15 fps
+                           is sample round(f * sr / fps)); a window's start_frame counts frames of its clip
     <split>/words.csv      window, word, start_s, end_s (video seconds)
     <split>/meta.json      shapes, fps, span, skeleton, format version, and `checksums` of every array
 
@@ -16,7 +20,8 @@ default: one sequential blake2b pass per file (the crc32s are computed only afte
 rows). Blocks rather than one crc per row: a block of 64 windows is enough to find the damage (windows.csv maps rows
 to videos), and the list stays small enough to live in meta.json (TED Expressive's ~200k train windows: ~3k numbers
 per array) instead of a sidecar file that could itself go missing. crc32 is fine for this job: it only localises
-damage that blake2b has already detected.
+damage that blake2b has already detected. clip_audio.npy is 1-D: its blocks are CLIP_AUDIO_BLOCK samples (about a
+minute at 16 kHz) and an error names the damaged samples.
 """
 from __future__ import annotations
 
@@ -33,9 +38,11 @@ import pandas as pd
 from gesturegen.io import file_digest, read_json
 
 WINDOWS_FORMAT = "gesturegen-windows"
-WINDOWS_VERSION = 2
-WINDOW_ARRAYS = ("dir_vec", "poses", "audio", "video_ids")
+WINDOWS_VERSION = 3
+ROW_ARRAYS = ("dir_vec", "poses", "audio", "video_ids")       # one row per window
+WINDOW_ARRAYS = ROW_ARRAYS + ("clip_audio",)
 BLOCK_ROWS = 64
+CLIP_AUDIO_BLOCK = 1 << 20
 _HEADER_BYTES = 128  # a multiple of 64, room for any 4-D shape
 _CHUNK = 1 << 22
 
@@ -83,12 +90,26 @@ class WindowSplit:
     poses: np.ndarray
     audio: np.ndarray
     video_ids: np.ndarray
+    clip_audio: np.ndarray | None = None
 
     def __len__(self) -> int:
         return self.dir_vec.shape[0]
 
     def windows(self) -> pd.DataFrame:
         return pd.read_csv(self.path / "windows.csv")
+
+    def clips(self) -> pd.DataFrame:
+        """clips.csv: one row per clip with a kept window (clip_row, video_id, vid, clip, sample_offset, n_samples,
+        start_time_s)."""
+        return pd.read_csv(self.path / "clips.csv")
+
+    def audio_of_clip(self, sample_offset: int, n_samples: int) -> np.ndarray:
+        """A clip's whole audio (float16, memory-mapped), from its clips.csv sample_offset and n_samples."""
+        if self.clip_audio is None or sample_offset < 0 or sample_offset + n_samples > self.clip_audio.shape[0]:
+            size = None if self.clip_audio is None else self.clip_audio.shape[0]
+            raise ValueError(f"{self.path / 'clip_audio.npy'}: samples {sample_offset}+{n_samples} are outside the "
+                             f"array ({size} samples); clips.csv and clip_audio.npy disagree, re-run build_windows")
+        return self.clip_audio[sample_offset:sample_offset + n_samples]
 
     def words(self) -> pd.DataFrame:
         return pd.read_csv(self.path / "words.csv", keep_default_na=False, dtype={"word": str})
@@ -174,6 +195,15 @@ def array_checksums(folder: str | Path, names: tuple[str, ...] | list[str],
     return out
 
 
+def window_checksums(folder: str | Path) -> dict[str, dict[str, Any]]:
+    """Checksums of a window split's arrays (WINDOW_ARRAYS): blocks of 64 windows, and of CLIP_AUDIO_BLOCK samples
+    for the 1-D clip_audio."""
+    out = array_checksums(folder, ROW_ARRAYS)
+    out["clip_audio"] = array_checksums(folder, ("clip_audio",), block_rows=CLIP_AUDIO_BLOCK)["clip_audio"]
+    out["clip_audio"]["rows_are"] = "samples"
+    return out
+
+
 def _ranges(rows: list[tuple[int, int]]) -> str:
     return ", ".join(f"{a}-{b - 1}" if b - a > 1 else str(a) for a, b in rows)
 
@@ -205,7 +235,7 @@ def verify_arrays(folder: str | Path, checksums: dict[str, dict[str, Any]], stag
         if header_crc != c["header_crc32"]:
             parts.append("the .npy header")
         if bad:
-            parts.append(f"rows (windows) {_ranges(bad)} (checked in blocks of {k} rows)")
+            parts.append(f"rows ({c.get('rows_are', 'windows')}) {_ranges(bad)} (checked in blocks of {k} rows)")
         found = " and ".join(parts) or "bytes that no block checksum covers"
         raise error(f"{where}: the content does not match its blake2b: {found} changed after writing. The file "
                     f"is damaged; re-run {stage}")
@@ -238,7 +268,8 @@ def open_split(path: str | Path, verify: bool = True) -> WindowSplit:
     meta = read_meta(path, WINDOWS_FORMAT, WINDOWS_VERSION, WINDOW_ARRAYS, "build_windows")
     arrays = mmap_arrays(path, WINDOW_ARRAYS, "build_windows", error=ArrayIntegrityError)
     n = meta["n_windows"]
-    for name, arr in arrays.items():
+    for name in ROW_ARRAYS:
+        arr = arrays[name]
         if arr.shape[0] != n:
             raise ValueError(f"{path / (name + '.npy')}: {arr.shape[0]} rows but meta.json says {n} windows; "
                              f"the folder is inconsistent, re-run build_windows")

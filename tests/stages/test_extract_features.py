@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gesturegen.data.windowstore import WINDOW_ARRAYS, ArrayIntegrityError, array_checksums, open_split
+from gesturegen.data.windowstore import ArrayIntegrityError, open_split, window_checksums
 from gesturegen.features import FeatureError, ModelFolderError, open_features
 from gesturegen.io import read_json, write_json
 from stages import build_windows, extract_features
@@ -81,6 +81,17 @@ def test_default_encoders_outputs_meta_metrics_and_determinism(windows, tmp_path
         ww = words[words.window == i]
         covered = ((t[:, None] >= ww.start_s.to_numpy() - 1e-6) & (t[:, None] <= ww.end_s.to_numpy() + 1e-6)).any(1)
         np.testing.assert_array_equal(np.abs(f.text_frames[i]).sum(1) > 0, covered)
+    # the audio features were computed once per clip (its clip_audio) and sliced for each window
+    from gesturegen.features.audio import DefaultAudioEncoder, slice_windows
+    assert f.meta["audio_features"] == "per clip" and m["val"]["clip_audio_seconds"] > 0
+    enc, wins, clips = DefaultAudioEncoder(n_mels=16), w.windows(), w.clips()
+    for row, c in clips.iterrows():
+        idx = np.flatnonzero(wins.clip_row.to_numpy() == c.clip_row)
+        starts = wins.start_frame.to_numpy()[idx]
+        y = np.asarray(w.audio_of_clip(int(c.sample_offset), int(c.n_samples)), np.float32)
+        af, ap = slice_windows(enc.clip_frames(y, int(starts.max()) + 34), starts, 34, 34)
+        np.testing.assert_allclose(f.audio_frames[idx], af, rtol=1e-6, atol=1e-5)
+        np.testing.assert_allclose(f.audio_pooled[idx], ap, rtol=1e-6, atol=1e-5)
     # determinism: a second run gives the same bytes
     _run(params, windows, tmp_path / "again")
     for name in ("audio_frames", "audio_pooled", "text_frames", "text_pooled"):
@@ -130,7 +141,26 @@ def test_nan_in_window_audio_names_split_and_window(windows, tiny_models, tmp_pa
     with pytest.raises(ArrayIntegrityError, match=r"train/audio.npy .*rows \(windows\) 0-3"):  # changed after writing
         _run(params, bad, tmp_path / "out")
     meta = read_json(bad / "train" / "meta.json")  # as if build_windows had written the NaN (it no longer can)
-    meta["checksums"] = array_checksums(bad / "train", WINDOW_ARRAYS)
+    meta["checksums"] = window_checksums(bad / "train")
     write_json(bad / "train" / "meta.json", meta)
     with pytest.raises(FeatureError, match=r"split 'train': the input audio .* NaN/inf for window 2"):
+        _run(params, bad, tmp_path / "out")
+
+
+def test_nan_in_clip_audio_names_split_clip_and_window(windows, tmp_path):
+    bad = shutil.copytree(windows, tmp_path / "windows")
+    clips = open_split(bad / "val").clips()
+    audio = np.load(bad / "val" / "clip_audio.npy", mmap_mode="r+")
+    audio[int(clips.sample_offset.iloc[-1]) + 50] = np.nan
+    audio.flush()
+    del audio
+    meta = read_json(bad / "val" / "meta.json")  # as if build_windows had written it
+    meta["checksums"] = window_checksums(bad / "val")
+    write_json(bad / "val" / "meta.json", meta)
+    c = clips.iloc[-1]
+    first = int(np.flatnonzero(open_split(bad / "val").windows().clip_row == c.clip_row)[0])
+    params = write_params(tmp_path / "p.yaml", {"extract_features.n_mels": 16})
+    with pytest.raises(FeatureError, match=rf"split 'val': .*val/clip_audio.npy has NaN/inf at sample "
+                                           rf"{c.sample_offset + 50} \(clip_row {c.clip_row}: video '{c.vid}' clip "
+                                           rf"{c['clip']}, sample 50 of the clip; windows {first}-"):
         _run(params, bad, tmp_path / "out")

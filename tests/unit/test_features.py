@@ -122,6 +122,17 @@ def test_minilm_frames_follow_word_timings_and_pool_like_sentence_transformers(m
     assert meta["pooled_l2_normalised"] and meta["pad_token_id"] == 0 and len(meta["files_sha256"]["combined"]) == 64
 
 
+def test_text_batches_sorted_by_length_come_back_in_window_order(minilm):
+    from stages.extract_features import text_features
+    words = [[("a", 0.0, 0.1), ("much", 0.2, 0.3), ("longer", 0.4, 0.5), ("window", 0.6, 0.7), ("here", 0.8, 0.9)],
+             [], [("short", 0.0, 0.5)], [("two", 0.0, 0.3), ("words", 0.4, 0.8)], [("x", 1.0, 1.2)]]
+    frames, pooled = text_features(minilm, words, T, batch_size=2)
+    for i, ws in enumerate(words):
+        f, p = minilm.encode([ws], T)
+        np.testing.assert_allclose(frames[i], f[0], atol=1e-5)
+        np.testing.assert_allclose(pooled[i], p[0], atol=1e-5)
+
+
 def test_subword_pieces_are_averaged_into_one_word_vector(minilm):
     # an unusual word splits into several WordPiece tokens; its frames get one vector (their mean)
     words = [[("antidisestablishmentarianism", 0.0, 1.0)]]
@@ -174,6 +185,98 @@ def test_default_audio_zero_length_short_and_long_audio(default_audio):
     f34, p34 = default_audio.encode(y[None, :S], T)
     np.testing.assert_allclose(f42[0, :30, :32], f34[0, :30, :32], atol=1e-3)
     assert not np.allclose(p42, p34)
+
+
+def test_yin_pitch_on_tones_silence_and_noise(default_audio):
+    from gesturegen.features.audio import yin
+    rng = np.random.default_rng(3)
+    t = np.arange(1024) / SR
+    for f in (70.0, 113.0, 220.0, 441.0):      # a tone with harmonics, as voiced speech has
+        y = sum(0.3 / h * np.sin(2 * np.pi * h * f * t + h) for h in (1, 2, 3))
+        f0, ap = yin(y[None], SR)
+        assert abs(f0[0] / f - 1) < 0.005 and ap[0] < 0.1
+    f0, ap = yin(rng.standard_normal((8, 1024)), SR)
+    assert (ap > 0.4).all()                    # noise is aperiodic: unvoiced at the default threshold
+    # through the encoder: silence and noise unvoiced (f0 0), a steady 150 Hz tone voiced at 150 Hz
+    y = np.concatenate([np.zeros(SR), 0.05 * rng.standard_normal(SR), 0.3 * np.sin(2 * np.pi * 150 * np.arange(SR) / SR)])
+    f = default_audio.clip_frames(y.astype(np.float32), 45)
+    names = default_audio.feature_names
+    f0, voiced = f[:, names.index("f0_hz")], f[:, names.index("voiced")]
+    assert not voiced[:14].any() and not f0[:14].any()
+    assert voiced[16:29].mean() < 0.2 and voiced[31:].all() and np.allclose(f0[31:], 150, rtol=2e-3)
+
+
+def test_pyin_remains_available(default_audio):
+    from gesturegen.features.audio import DefaultAudioEncoder
+    enc = DefaultAudioEncoder(SR, FPS, n_mels=32, pitch="pyin")
+    frames, _ = enc.encode(_speechlike(np.random.default_rng(0))[None], T)
+    names = enc.feature_names
+    v = frames[0, :, names.index("voiced")] > 0
+    assert v.mean() > 0.4 and np.all((frames[0, v, names.index("f0_hz")] > 110) &
+                                      (frames[0, v, names.index("f0_hz")] < 175))
+    assert enc.describe()["pitch"]["method"] == "librosa.pyin" and "yin" in default_audio.describe()["pitch"]["method"]
+    # everything but the pitch is the same as with yin
+    same, _ = default_audio.encode(_speechlike(np.random.default_rng(0))[None], T)
+    np.testing.assert_array_equal(frames[..., :-2], same[..., :-2])
+    with pytest.raises(ValueError, match="pitch must be one of"):
+        DefaultAudioEncoder(pitch="crepe")
+
+
+def test_per_clip_features_equal_per_window_features_away_from_the_edges(default_audio):
+    """A window's frames sliced from its clip's features == the features of the window's own audio, except within
+    one frame of the window edges (there the clip gives the neighbouring audio, the window zeros): exactly where
+    frame instants coincide (start frame a multiple of 15), within a sample's shift otherwise."""
+    from gesturegen.features.audio import slice_windows
+    rng = np.random.default_rng(5)
+    n_clip = 180                                              # a 12 s clip
+    y = _speechlike(rng, 12 * SR)
+    starts = np.array([0, 10, 15, 30, 45, 97, 146])           # 146 + 34 = 180: the last window ends at the clip end
+    clip = default_audio.clip_frames(y, n_clip)
+    frames, pooled = slice_windows(clip, starts, T, T)
+    a0 = np.round(starts * SR / FPS).astype(int)
+    audio = np.stack([np.pad(y[a:a + S], (0, S - y[a:a + S].shape[0])) for a in a0])   # zeros past the clip end
+    win_frames, win_pooled = default_audio.encode(audio, T)
+    names = default_audio.feature_names
+    mel, onset, rms, f0, voiced = slice(0, 32), names.index("onset"), names.index("rms"), names.index("f0_hz"),         names.index("voiced")
+    inner = slice(1, T - 1)                                   # analysis windows inside the window's audio
+    for b, s in enumerate(starts):
+        got, want = frames[b], win_frames[b]
+        if s % 15 == 0:                                       # the same samples at the same instants
+            np.testing.assert_array_equal(got[inner, [rms, f0, voiced]], want[inner, [rms, f0, voiced]])
+            np.testing.assert_allclose(got[inner, mel], want[inner, mel], atol=1e-4)
+            np.testing.assert_allclose(got[3:T - 3, onset], want[3:T - 3, onset], rtol=1e-4)  # librosa: float32
+        else:                                                 # frame instants up to one sample apart
+            assert np.abs(np.round((s + np.arange(T)) * SR / FPS) - a0[b] - np.round(np.arange(T) * SR / FPS)).max() <= 1
+            np.testing.assert_allclose(got[inner, mel], want[inner, mel], atol=0.2)
+            np.testing.assert_allclose(got[inner, rms], want[inner, rms], rtol=1e-2)
+            assert (got[inner, voiced] == want[inner, voiced]).mean() > 0.9
+            both = (got[inner, voiced] > 0) & (want[inner, voiced] > 0)
+            np.testing.assert_allclose(got[inner, f0][both], want[inner, f0][both], rtol=5e-3)
+        # at the edges the window saw zeros where the clip has speech: the first frame's log-mel differs
+        if s > 0:
+            assert not np.allclose(got[0, mel], want[0, mel], atol=1e-3)
+    np.testing.assert_allclose(pooled, win_pooled, rtol=0.2, atol=1.0)   # 2 of 34 frames differ at most
+    # slicing: frames are the clip's frames, pooled = mean and std over the span frames
+    np.testing.assert_array_equal(frames[5], clip[97:97 + T])
+    np.testing.assert_allclose(pooled[5], np.concatenate([clip[97:131].mean(0), clip[97:131].std(0)]), rtol=1e-5,
+                               atol=1e-5)
+    f42, p42 = slice_windows(clip, starts[:2], T, 42)         # a faithful 42-frame span: pooled over 42 frames
+    np.testing.assert_array_equal(f42, frames[:2])
+    np.testing.assert_allclose(p42[1, :clip.shape[1]], clip[10:52].mean(0), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="need 181 clip frames, got 180"):
+        slice_windows(clip, np.array([147]), T, T)
+
+
+def test_long_clips_are_computed_in_chunks_with_the_same_result(default_audio, monkeypatch):
+    from gesturegen.features import audio
+    y = _speechlike(np.random.default_rng(2), 50 * SR)       # 750 frames: two chunks of 512
+    chunked = default_audio.clip_frames(y, 750)
+    monkeypatch.setattr(audio, "_CHUNK_FRAMES", 10_000)
+    whole = default_audio.clip_frames(y, 750)
+    np.testing.assert_allclose(chunked, whole, rtol=1e-6, atol=1e-6)
+    # a frame depends only on the audio around it: the same frames of a longer recording are the same
+    longer = default_audio.clip_frames(np.concatenate([y, _speechlike(np.random.default_rng(9), 10 * SR)]), 900)
+    np.testing.assert_allclose(longer[:748, [-4, -3, -2, -1]], whole[:748, [-4, -3, -2, -1]], rtol=1e-5, atol=1e-5)
 
 
 # --- Data2Vec with tiny random models -----------------------------------------------------------------------------

@@ -71,3 +71,21 @@ def test_unreadable_header_is_named(folder):
     (folder / "a.npy").write_bytes(b"not numpy at all")
     with pytest.raises(ArrayIntegrityError, match=r"a.npy: not a readable \.npy file"):
         mmap_arrays(folder, ("a",), "build_windows", error=ArrayIntegrityError)
+
+
+def test_clip_audio_checksums_name_the_damaged_samples(folder, monkeypatch):
+    import gesturegen.data.windowstore as ws
+    for name, shape in (("dir_vec", (200, 2)), ("poses", (200, 1, 3)), ("audio", (200, 4)), ("video_ids", (200,))):
+        np.save(folder / f"{name}.npy", np.zeros(shape, np.float32))
+    a = NpyAppender(folder / "clip_audio.npy", np.float16, ())
+    a.append(np.arange(5000) / 5000)
+    a.close()
+    monkeypatch.setattr(ws, "CLIP_AUDIO_BLOCK", 1000)
+    c = ws.window_checksums(folder)
+    assert sorted(c) == sorted(ws.WINDOW_ARRAYS) and c["dir_vec"]["block_rows"] == 64
+    assert (c["clip_audio"]["rows"], c["clip_audio"]["block_rows"], len(c["clip_audio"]["block_crc32"])) == \
+        (5000, 1000, 5)
+    flip_bit(folder / "clip_audio.npy", 128 + 2 * 2500, bit=1)
+    with pytest.raises(ArrayIntegrityError, match=r"clip_audio.npy .*: rows \(samples\) 2000-2999 \(checked in "
+                                                  r"blocks of 1000 rows\)"):
+        verify_arrays(folder, c, "build_windows")
