@@ -48,7 +48,7 @@ class DemoSize:
 SIZES = {
     # evaluation scale: >= 1,500 windows in val and in test and >= 4,000 in train after the default filters, from
     # 20 videos each in val and test (5 per speaker)
-    "default": DemoSize(videos=(70, 20, 20), clips_per_video=(2, 5), eval_clips=4, clip_s=(10.0, 20.0)),
+    "default": DemoSize(videos=(70, 20, 20), clips_per_video=(2, 5), eval_clips=4, clip_s=(10.0, 21.0)),
     "tiny": DemoSize(videos=(4, 4, 4), clips_per_video=(1, 2), eval_clips=1, clip_s=(5.0, 8.0)),
 }
 
