@@ -89,6 +89,7 @@ class Beat:
     accent: bool                 # an accent of its intonation unit, or a minor beat
 
 
+IDLE_CURL, IDLE_TWIST = 0.08, 0.1  # idle drift of the finger curls and the forearm twist
 CALM_LEXICAL = 0.5               # a calm phrase performs each of its lexical gestures with this probability
 MIN_BEAT = 0.2                   # beats weaker than this are not made (they would vanish in the idle motion)
 # the stroke's hit: the hand's lowest point, where the stroke stops (a minimum of wrist speed), relative to the
@@ -247,8 +248,8 @@ def gesture_joints(words: Sequence[tuple[str, float, float, bool]], audio: np.nd
     sway = style.sway
     for s in sides:
         tracks[s].offset += 0.012 * sway * _smooth_noise(idle_rng, (T, 3), 0.5 * fps)
-        tracks[s].curl += 0.08 * _smooth_noise(idle_rng, (T, 5), 0.4 * fps)
-        tracks[s].twist += 0.1 * _smooth_noise(idle_rng, (T,), 0.6 * fps)
+        tracks[s].curl += IDLE_CURL * _smooth_noise(idle_rng, (T, 5), 0.4 * fps)
+        tracks[s].twist += IDLE_TWIST * _smooth_noise(idle_rng, (T,), 0.6 * fps)
     head += 0.04 * sway * _smooth_noise(idle_rng, (T, 3), 0.7 * fps)
     breath = 0.02 * nx.sin(2 * nx.PI * t / idle_rng.uniform(3.5, 4.5) + idle_rng.uniform(0, 2 * nx.PI))
     lean = np.stack([0.03 * sway * nx.sin(2 * nx.PI * 0.11 * t + idle_rng.uniform(0, 2 * nx.PI)),
