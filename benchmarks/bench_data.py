@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
         ("make_demo_data", f"{t_demo / minutes:.2f} s per minute of speech", f"{minutes:.1f} min in {t_demo:.1f} s"),
         ("convert_raw (ours -> ours)", f"{minutes / t_conv:.0f} min of speech per s", f"{t_conv:.2f} s"),
         ("build_windows", f"{n_windows / t_win:.0f} windows/s", f"{n_windows} windows in {t_win:.2f} s"),
-        ("the three together", f"{total:.1f} s", " / ".join(f"{s} {n}" for s, n in windows.items()) + " windows"),
+        ("the three together", f"{total:.1f} s", " / ".join(f"{s} {windows[s]}" for s in ("train", "val", "test")) + " windows"),
     ]
     for name, arrays in (("dir_vec", [train.dir_vec]), ("dir_vec+poses+audio", [train.dir_vec, train.poses,
                                                                                   train.audio])):
