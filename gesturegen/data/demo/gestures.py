@@ -1,6 +1,9 @@
-"""The demo's gesture rules (docs/demo_rules.md): beats at word onsets, lexical gestures, phrase drift and idle motion.
+"""The demo's gesture rules (docs/demo_rules.md): beats on accented words, lexical gestures, drift and idle motion.
 
-Each rule adds to per-hand tracks (wrist offset, finger curls, forearm twist, wrist flexion) and head angles, which
+Beats go to the accents of each intonation unit (its most prominent stressed words) and, with the speaker's
+probability, small ones to its other stressed words; their size follows the word's loudness and the sentence's
+emphasis, and calm sentences have none. gesture_joints also returns what it did (stroke hits, lexical events): the
+evaluation-only annotations of the demo. Each rule adds to per-hand tracks (wrist offset, finger curls, forearm twist, wrist flexion) and head angles, which
 gesturegen.data.demo.body turns into joints. Smooth curves (Gaussian bumps, raised cosines, sines) come from
 gesturegen.numerics, so the tracks are the same bits on every machine.
 """
