@@ -335,12 +335,12 @@ def test_some_videos_annotated_and_others_not_is_an_error(synthetic_raw, tmp_pat
 
 
 @pytest.mark.parametrize("spoil, text", [
-    (lambda a: a["clips"][1]["strokes_s"].append(float("nan")), r"annotations clip 1: strokes_s must be finite times, "
-                                                                r"found nan"),
-    (lambda a: a["clips"][0]["events"].append(["big", 3.0, 2.0]), r"annotations clip 0: event 1 'big' ends before it "
-                                                                  r"starts \(3.0 > 2.0\)"),
-    (lambda a: a["clips"][0]["events"].append(["big", 1.0]), r"annotations clip 0: event 1 is \['big', 1.0\], "
-                                                             r"expected \[label, start_s, end_s\]"),
+    (lambda a: a["clips"][1]["strokes_s"].append(float("nan")),
+     r"annotations clip 1: strokes_s must be finite times, found nan"),
+    (lambda a: a["clips"][0]["events"].append(["big", 3.0, 2.0]),
+     r"annotations clip 0: event 1 'big' ends before it starts \(3.0 > 2.0\)"),
+    (lambda a: a["clips"][0]["events"].append(["big", 1.0]),
+     r"annotations clip 0: event 1 is \['big', 1.0\], expected \[label, start_s, end_s\]"),
     (lambda a: a["clips"].pop(), r"annotations 'clips' must be a list with one entry per clip \(2\), got 1 entries"),
     (lambda a: a.pop("speaker"), r"annotations must be a dict with 'speaker' and 'clips', got \['clips'\]"),
     (lambda a: a["clips"][0].update(strokes_s="1.0"), r"annotations clip 0: strokes_s must be finite times"),
