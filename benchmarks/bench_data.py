@@ -55,18 +55,21 @@ def main(argv: list[str] | None = None) -> None:
     p = ["--params", str(params)]
 
     t_demo = _timed(make_demo_data.main, p + ["--out", str(work / "data/demo"), "--report-dir", str(work / "demo")])
-    minutes = sum(read_json(work / "demo" / "metrics.json")[s]["clip_s"] for s in ("train", "val", "test")) / 60
+    minutes = read_json(work / "demo" / "metrics.json")["speech_minutes"]
     t_conv = _timed(convert_raw.main, p + ["--dataset", "demo", "--src", str(work / "data/demo"),
                                            "--out-dir", str(work / "conv")])
     t_win = _timed(build_windows.main, p + ["--dataset", "demo", "--raw", str(work / "conv/raw"),
                                             "--out-dir", str(work / "win")])
-    n_windows = read_json(work / "win" / "metrics.json")["total"]["windows"]
+    windows = read_json(work / "win" / "metrics.json")["windows"]
+    n_windows = sum(windows.values())
     train = open_split(work / "win/windows/train")
+    total = t_demo + t_conv + t_win
 
     rows = [
         ("make_demo_data", f"{t_demo / minutes:.2f} s per minute of speech", f"{minutes:.1f} min in {t_demo:.1f} s"),
         ("convert_raw (ours -> ours)", f"{minutes / t_conv:.0f} min of speech per s", f"{t_conv:.2f} s"),
         ("build_windows", f"{n_windows / t_win:.0f} windows/s", f"{n_windows} windows in {t_win:.2f} s"),
+        ("the three together", f"{total:.1f} s", " / ".join(f"{s} {windows[s]}" for s in ("train", "val", "test")) + " windows"),
     ]
     for name, arrays in (("dir_vec", [train.dir_vec]), ("dir_vec+poses+audio", [train.dir_vec, train.poses,
                                                                                   train.audio])):

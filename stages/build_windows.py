@@ -5,12 +5,16 @@ Writes  <out-dir>/windows/{train,val,test}/  arrays (windows, and the audio of t
                                             the arrays' checksums (gesturegen.data.windowstore)
         <out-dir>/windows/videos.csv, normalization.json, rejections.csv
         <out-dir>/windows/bad_records.csv  every record/clip skipped with on_bad_record: skip (header only when none)
+        <out-dir>/windows/<split>/annotations/  evaluation-only window annotations (strokes, lexical events, speaker),
+                                           only when the records carry them (our demo; gesturegen.data.annotations)
         <out-dir>/metrics.json             headline: windows per split
         <out-dir>/report.json              windows, videos, clips, hours, rejections and bad records per split
         all or nothing: on an error the previous outputs stay as they were (gesturegen.io.replace_on_success)
 Params  params.yaml → build_windows, data_sources.<dataset>   (gesturegen.config.BuildWindowsParams)
 
 The same video in two splits is leakage: an error naming the videos, unless build_windows.allow_shared_videos.
+Record annotations never reach a model input array: they go to the annotations/ folder only, and a dataset has them
+in every video or in none (else an error naming the file and key).
 """
 from __future__ import annotations
 
@@ -23,9 +27,10 @@ import pandas as pd
 from tqdm import tqdm
 
 from gesturegen.config import BuildWindowsParams, DataSource, load_params, to_dict
+from gesturegen.data.annotations import RECORD_FIELD, window_view, write_window_annotations
 from gesturegen.data.normalize import subtract_mean, train_statistics
 from gesturegen.data.rawformat import RawStore, RecordError
-from gesturegen.data.records import check_clip
+from gesturegen.data.records import check_annotations, check_clip
 from gesturegen.data.skeleton import Skeleton, get_skeleton
 from gesturegen.data.windows import WindowSpec, cut_clip, shared_videos
 from gesturegen.data.windowstore import WINDOWS_FORMAT, WINDOWS_VERSION, NpyAppender, window_checksums
@@ -53,6 +58,12 @@ def _cut_split(store: RawStore, split_dir: Path, skeleton: Skeleton, spec: Windo
     bad: Counter = Counter()
     bad_rows: list[tuple] = []   # BAD_RECORD_COLUMNS; keys are the source's (convert_raw keeps them)
     seen_vids: list[str] = []
+    annotated: dict[bool, str] = {}                # has annotations -> the first key that does (or does not)
+    ann_strokes: list[tuple[int, float]] = []
+    ann_events: list[tuple[int, str, float, float]] = []
+    ann_speaker: list[str] = []
+    labels: set[str] = set()
+    duration = spec.n_frames / spec.fps
     clips = 0
     clip_s = covered_s = 0.0
     for key in tqdm(store.keys(), desc=f"build_windows {split_dir.name}", unit="video", leave=False):
@@ -67,6 +78,19 @@ def _cut_split(store: RawStore, split_dir: Path, skeleton: Skeleton, spec: Windo
             continue
         vid = str(video["vid"])
         seen_vids.append(vid)
+        notes = video.get(RECORD_FIELD)
+        annotated.setdefault(notes is not None, key)
+        if len(annotated) > 1:
+            raise BuildWindowsError(
+                f"{store.path}: key {annotated[True]} has {RECORD_FIELD!r} (evaluation-only annotations) but key "
+                f"{annotated[False]} has none; a dataset's videos either all carry them or none does. Regenerate the "
+                f"data, or remove the field from every record")
+        if notes is not None:
+            problem = check_annotations(notes, len(video["clips"]))
+            if problem is not None:
+                raise BuildWindowsError(f"{store.path}: key {key} (vid {vid!r}): bad {RECORD_FIELD!r} field: "
+                                        f"{problem.message}. Regenerate the data (make_demo_data) or remove the field")
+            labels.update(str(ev[0]) for note in notes["clips"] for ev in note["events"])
         for ci, clip in enumerate(video["clips"]):
             problem = check_clip(clip, skeleton.n_joints, source.words_unit, p.sample_rate_hz)
             if problem is not None:
@@ -99,11 +123,18 @@ def _cut_split(store: RawStore, split_dir: Path, skeleton: Skeleton, spec: Windo
                 rows.append((w, vid, ci, f, t0, t0 + spec.n_frames / spec.fps, clip_rows[-1][0]))
                 words.extend((w, text, s, e) for text, s, e in ww)
                 vids.append(vid)
+                if notes is not None:
+                    st, ev = window_view(notes["clips"][ci], t0, duration)
+                    ann_strokes.extend((w, t) for t in st)
+                    ann_events.extend((w, *e) for e in ev)
+                    ann_speaker.append(notes["speaker"])
     for a in (vec, pos, aud, clip_aud):
         a.close()
-    return {"rows": rows, "clip_rows": clip_rows, "words": words, "vids": vids, "rejected": rejected, "per_video": per_video, "bad": bad,
+    return {"rows": rows, "clip_rows": clip_rows, "words": words, "vids": vids, "rejected": rejected,
+            "per_video": per_video, "bad": bad,
             "bad_rows": bad_rows, "videos": seen_vids, "clips": clips, "clip_hours": clip_s / 3600,
-            "covered_hours": covered_s / 3600, "n": vec.n}
+            "covered_hours": covered_s / 3600, "n": vec.n, "annotated": annotated,
+            "annotations": (ann_strokes, ann_events, ann_speaker, labels)}
 
 
 def run(p: BuildWindowsParams, dataset: str, source: DataSource, raw: Path, windows_dir: Path) -> dict:
@@ -132,6 +163,14 @@ def run(p: BuildWindowsParams, dataset: str, source: DataSource, raw: Path, wind
                 f"{raw}: {len(shared)} video(s) appear in more than one split, which leaks test data into training: "
                 f"{listing}{' ...' if len(shared) > 10 else ''}. Fix the split assignment of the data, or set "
                 f"build_windows.allow_shared_videos: true if this is intended")
+
+    has_notes = {split: True in part["annotated"] for split, part in parts.items()}
+    if len(set(has_notes.values())) > 1:
+        yes, no = (next(s for s in SPLITS if has_notes[s] is v) for v in (True, False))
+        raise BuildWindowsError(
+            f"{raw / yes}: the records carry {RECORD_FIELD!r} (evaluation-only annotations) but those of {raw / no} "
+            f"(e.g. key {parts[no]['annotated'][False]}) do not; every split of a dataset has them or none does")
+    labels = sorted(set().union(*(part["annotations"][3] for part in parts.values())))
 
     # persistent video ids: one table for all splits, sorted by vid; a (permitted) shared video lists its splits
     all_vids = sorted({v for part in parts.values() for v in part["videos"]})
@@ -176,7 +215,11 @@ def run(p: BuildWindowsParams, dataset: str, source: DataSource, raw: Path, wind
             "audio_samples": spec.audio_samples, "dim": skeleton.dim, "n_joints": skeleton.n_joints,
             "body_dim": skeleton.body_dim, "hand_dim": skeleton.hand_dim, "normalization": p.normalization,
             "clip_audio_samples": part["clip_rows"][-1][3] + part["clip_rows"][-1][4],
+            "annotations": has_notes[split],
             "params": to_dict(p), "checksums": window_checksums(d)})  # of the final bytes
+        if has_notes[split]:
+            strokes, events, speakers, _ = part["annotations"]
+            write_window_annotations(d, part["n"], strokes, events, speakers, labels)
         for vid, counts in sorted(part["per_video"].items()):
             rej_rows += [(split, video_id.get(vid, -1), vid, r, n) for r, n in sorted(counts.items())]
         metrics[split] = {
@@ -184,6 +227,7 @@ def run(p: BuildWindowsParams, dataset: str, source: DataSource, raw: Path, wind
             "clip_hours": round(part["clip_hours"], 6), "speech_hours": round(part["covered_hours"], 6),
             "clip_audio_hours": round(sum(r[4] for r in part["clip_rows"]) / spec.sample_rate_hz / 3600, 6),
             "rejected": dict(sorted(part["rejected"].items())), "bad_records": dict(sorted(part["bad"].items())),
+            "annotations": has_notes[split],
         }
     pd.DataFrame(rej_rows, columns=["split", "video_id", "vid", "reason", "count"]).to_csv(
         windows_dir / "rejections.csv", index=False)

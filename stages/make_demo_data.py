@@ -1,9 +1,11 @@
 """Generate the embedded demo dataset: espeak-ng speech with rule-based gestures, in the TED Expressive raw format.
 
 Reads   nothing (everything follows from the seed)
-Writes  <out>/{train,val,test}              raw clip LMDBs (gesturegen.data.rawformat)
+Writes  <out>/{train,val,test}              raw clip LMDBs (gesturegen.data.rawformat); each video record carries
+                                            the evaluation-only annotations (demo.ANNOTATIONS_FIELD)
         <report-dir>/metrics.json           headline: minutes of speech
-        <report-dir>/report.json            videos, clips, words, seconds and speakers per split; hours
+        <report-dir>/report.json            videos, clips, words, seconds, speakers, sentences, strokes and lexical
+                                            events per split; hours; the held-out templates
         <report-dir>/clip.png               one clip: waveform with its words, wrist speed over time
 Params  params.yaml → seed, make_demo_data   (gesturegen.config.MakeDemoDataParams)
 
@@ -44,18 +46,24 @@ def _generate(p: MakeDemoDataParams, seed: int, out: Path, plot: Path) -> dict:
     speakers = demo.make_speakers(p.n_speakers, seed)
     stats: dict[str, dict] = defaultdict(lambda: defaultdict(float))
     spk: dict[str, set] = defaultdict(set)
+    said: dict[str, list[str]] = defaultdict(list)
+    heard: dict[str, set] = defaultdict(set)
     verdicts: list[str | None] = []
     first_clip: list[dict] = []
     bar = tqdm(total=len(plans), desc="make_demo_data", unit="video")
 
     def videos(split: str) -> Iterator[dict]:
         for plan in (pl for pl in plans if pl.split == split):
-            video = demo.make_video(plan, speakers[plan.speaker], p.size, p.fps, p.sample_rate_hz)
+            video = demo.make_video(plan, speakers[plan.speaker], p.size, p.fps, p.sample_rate_hz, said[split])
             s = stats[split]
             s["videos"] += 1
+            for note in video[demo.ANNOTATIONS_FIELD]["clips"]:
+                s["strokes"] += len(note["strokes_s"])
+                s["lexical_events"] += len(note["events"])
             for clip in video["clips"]:
                 s["clips"] += 1
                 s["words"] += len(clip["words"])
+                heard[split].update(w for w, _, _ in clip["words"])
                 s["clip_s"] += clip["end_time"] - clip["start_time"]
                 s["speech_s"] += sum(e - b for _, b, e in clip["words"])
                 verdicts.extend(demo.window_verdicts(clip))
@@ -76,11 +84,23 @@ def _generate(p: MakeDemoDataParams, seed: int, out: Path, plot: Path) -> dict:
         s = stats[split]
         metrics[split] = {"videos": int(s["videos"]), "clips": int(s["clips"]), "words": int(s["words"]),
                           "clip_s": round(s["clip_s"], 3), "speech_s": round(s["speech_s"], 3),
-                          "speakers": len(spk[split])}
+                          "speakers": len(spk[split]), "sentences": len(said[split]),
+                          "distinct_sentences": len(set(said[split])), "strokes": int(s["strokes"]),
+                          "lexical_events": int(s["lexical_events"])}
+    # val/test sentences are new (held-out templates, evaluation fillings): checked here, guaranteed by construction
+    seen = set(said["train"])
+    for split in ("val", "test"):
+        repeated = sorted(set(said[split]) & seen)
+        if repeated:
+            raise RuntimeError(f"make_demo_data: {len(repeated)} {split} sentence(s) also said in train, e.g. "
+                               f"{repeated[0]!r}; the generator's sentence roles are broken (demo.sentence_role)")
     total_s = sum(metrics[s]["clip_s"] for s in demo.SPLITS)
     metrics.update(total_hours=round(total_s / 3600, 5),
                    speech_minutes=round(sum(metrics[s]["speech_s"] for s in demo.SPLITS) / 60, 3),
                    speakers=p.n_speakers,
+                   held_out_templates=list(demo.HELD_OUT),
+                   # gesture words never said in train (the default size says them all; tiny may miss a few)
+                   lexical_words_missing_in_train=sorted(set(demo.LEXICAL) - heard["train"]),
                    # share of 34-frame 15 fps windows the default build_windows filters keep (a sanity check)
                    window_pass_fraction=round(sum(v is None for v in verdicts) / max(len(verdicts), 1), 4))
     plots.save(plots.clip_figure(first_clip[0], p.sample_rate_hz, "demo dataset"), plot, dpi=110)

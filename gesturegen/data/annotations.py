@@ -11,6 +11,11 @@ Window level (written by build_windows beside a split's arrays, read here):
     <split>/annotations/speakers.csv  window, speaker           the window's speaker (a string id, e.g. "spk2")
     <split>/annotations/meta.json     format, version, n_windows, labels, speakers, what the times mean
 
+Record level (the raw datasets we generate; real datasets lack it): one optional field of a video record,
+RECORD_FIELD = {"speaker": "spk2", "clips": [{"strokes_s": [t, ...], "events": [[label, start_s, end_s], ...]},
+...]}, one entry per clip, times in video seconds like the words (checked by gesturegen.data.records.
+check_annotations; window_view cuts a clip's entry to one window).
+
 Times are seconds relative to the window's first frame (frame k is at k / fps), so a stroke at time_s lies at
 frame time_s * fps of the window. Events keep their true extent (start_s may be < 0 and end_s past the window's
 end). Every window has exactly one speakers.csv row; strokes and events may be absent for a window.
@@ -25,6 +30,7 @@ import pandas as pd
 
 from gesturegen.io import read_json, write_json
 
+RECORD_FIELD = "annotations"
 ANNOTATIONS_FORMAT = "gesturegen-window-annotations"
 ANNOTATIONS_VERSION = 1
 FOLDER = "annotations"
@@ -119,3 +125,14 @@ def load_window_annotations(split_dir: str | Path) -> WindowAnnotations | None:
                              ev.astype({"window": np.int64, "start_s": np.float64, "end_s": np.float64}),
                              np.array([index[s] for s in sp["speaker"]], dtype=np.int64), speakers,
                              tuple(meta["labels"]))
+
+
+def window_view(clip_annotations: dict, window_start_s: float, duration_s: float
+                ) -> tuple[list[float], list[tuple[str, float, float]]]:
+    """One window's strokes and events from its clip's record-level annotations (video seconds): times relative to
+    the window's start; strokes inside [0, duration_s); events overlapping it, with their true extent."""
+    strokes = [round(float(t) - window_start_s, 6) for t in clip_annotations["strokes_s"]]
+    events = [(str(label), round(float(a) - window_start_s, 6), round(float(b) - window_start_s, 6))
+              for label, a, b in clip_annotations["events"]]
+    return ([t for t in strokes if 0.0 <= t < duration_s],
+            [e for e in events if e[2] > 0.0 and e[1] < duration_s])

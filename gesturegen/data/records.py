@@ -132,3 +132,45 @@ def check_clip(clip: Any, n_joints: int, words_unit: str, sample_rate_hz: int = 
         return ClipProblem("short_audio", f"audio_raw has {n_audio} samples ({n_audio / sample_rate_hz:.2f} s) "
                                           f"but the clip lasts {end - start:.2f} s")
     return None
+
+
+def _is_time(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def check_annotations(annotations: Any, n_clips: int) -> ClipProblem | None:
+    """What is wrong with a record's evaluation-only annotations (gesturegen.data.annotations.RECORD_FIELD), or None:
+    {"speaker": non-empty str, "clips": one {"strokes_s": [time, ...], "events": [[label, start, end], ...]} per
+    clip}, times finite, an event's end not before its start."""
+    if not isinstance(annotations, dict) or set(annotations) != {"speaker", "clips"}:
+        keys = sorted(map(str, annotations)) if isinstance(annotations, dict) else type(annotations).__name__
+        return ClipProblem("bad_annotations", f"annotations must be a dict with 'speaker' and 'clips', got {keys}")
+    if not isinstance(annotations["speaker"], str) or not annotations["speaker"]:
+        return ClipProblem("bad_annotations", f"annotations 'speaker' must be a non-empty string, got "
+                                              f"{annotations['speaker']!r}")
+    clips = annotations["clips"]
+    if not isinstance(clips, list) or len(clips) != n_clips:
+        what = f"{len(clips)} entries" if isinstance(clips, list) else type(clips).__name__
+        return ClipProblem("bad_annotations", f"annotations 'clips' must be a list with one entry per clip "
+                                              f"({n_clips}), got {what}")
+    for ci, note in enumerate(clips):
+        where = f"annotations clip {ci}"
+        if not isinstance(note, dict) or set(note) != {"strokes_s", "events"}:
+            keys = sorted(map(str, note)) if isinstance(note, dict) else type(note).__name__
+            return ClipProblem("bad_annotations", f"{where}: expected a dict with 'strokes_s' and 'events', got {keys}")
+        if not isinstance(note["strokes_s"], list) or not all(_is_time(t) for t in note["strokes_s"]):
+            bad = note["strokes_s"] if not isinstance(note["strokes_s"], list) else next(
+                t for t in note["strokes_s"] if not _is_time(t))
+            return ClipProblem("bad_annotations", f"{where}: strokes_s must be finite times, found {bad!r}")
+        if not isinstance(note["events"], list):
+            return ClipProblem("bad_annotations", f"{where}: events must be a list, got "
+                                                  f"{type(note['events']).__name__}")
+        for ei, ev in enumerate(note["events"]):
+            if not (isinstance(ev, (list, tuple)) and len(ev) == 3 and isinstance(ev[0], str) and ev[0]
+                    and _is_time(ev[1]) and _is_time(ev[2])):
+                return ClipProblem("bad_annotations", f"{where}: event {ei} is {ev!r}, expected [label, start_s, "
+                                                      f"end_s] with finite times")
+            if ev[2] < ev[1]:
+                return ClipProblem("bad_annotations", f"{where}: event {ei} {ev[0]!r} ends before it starts "
+                                                      f"({ev[1]} > {ev[2]})")
+    return None

@@ -281,3 +281,98 @@ def test_a_video_in_two_splits_is_an_error_naming_it(synthetic_raw, tmp_path, pa
     _run(synthetic_raw, tmp_path / "out", params_file({"build_windows.allow_shared_videos": True}, "allow.yaml"))
     videos = pd.read_csv(tmp_path / "out/windows/videos.csv").set_index("vid")
     assert videos.loc["train_video1", "split"] == "train;test" and videos.loc["test_video0", "split"] == "test"
+
+
+# --- evaluation-only annotations ------------------------------------------------------------------------------------
+
+def _annotate(video, speaker="spk0"):
+    """Record-level annotations for a synthetic video: a stroke every second, one event per clip (video seconds)."""
+    clips = []
+    for clip in video["clips"]:
+        t0, t1 = clip["start_time"], clip["end_time"]
+        clips.append({"strokes_s": [float(t) for t in np.arange(t0 + 0.5, t1, 1.0)],
+                      "events": [["big", t0 + 1.0, t0 + 2.5]]})
+    return {**video, "annotations": {"speaker": speaker, "clips": clips}}
+
+
+def _rewrite(raw, split, change):
+    """Rewrite one split's videos through change(index, video) -> video."""
+    from gesturegen.data.rawformat import RawStore
+    with RawStore(raw / split) as store:
+        videos = [change(i, v) for i, (_, v) in enumerate(store)]
+    shutil.rmtree(raw / split)
+    write_store(raw / split, videos)
+
+
+def test_annotations_are_carried_into_the_windows(synthetic_raw, tmp_path, params_file):
+    from gesturegen.data.annotations import load_window_annotations
+    for split in ("train", "val", "test"):
+        _rewrite(synthetic_raw, split, lambda i, v: _annotate(v, f"spk{i % 2}"))
+    m = _run(synthetic_raw, tmp_path / "out", params_file())
+    for split in ("train", "val", "test"):
+        d = tmp_path / "out" / "windows" / split
+        assert m[split]["annotations"] and read_json(d / "meta.json")["annotations"]
+        notes = load_window_annotations(d)
+        wins = open_split(d).windows()
+        assert notes.n_windows == len(wins) == m[split]["windows"] and notes.labels == ("big",)
+        for w, row in wins.iterrows():
+            clip_start = 1.0 + 10 * row["clip"]                    # write_synthetic_dataset's clip times
+            rel = row.start_time_s - clip_start
+            # strokes at 0.5, 1.5, ... s into the clip, seen from the window, inside [0, 34/15)
+            want = [round(t - rel, 6) for t in np.arange(0.5, 6.0, 1.0) if 0 <= t - rel < 34 / 15]
+            np.testing.assert_allclose(notes.strokes[w], want, atol=1e-6)
+            ev = notes.events[notes.events.window == w]
+            overlaps = 2.5 - rel > 0 and 1.0 - rel < 34 / 15
+            assert len(ev) == overlaps
+            if overlaps:                                            # the true extent, not cut to the window
+                assert ev.start_s.iloc[0] == pytest.approx(1.0 - rel, abs=1e-6)
+                assert ev.end_s.iloc[0] == pytest.approx(2.5 - rel, abs=1e-6)
+            assert notes.speakers[notes.speaker[w]] == f"spk{int(row.vid[-1]) % 2}"
+    # the synthetic data without annotations writes none (the other tests' runs) and says so
+    m = _run(write_synthetic_dataset(tmp_path / "plain"), tmp_path / "plain_out", params_file())
+    for split in ("train", "val", "test"):
+        d = tmp_path / "plain_out" / "windows" / split
+        assert m[split]["annotations"] is False and read_json(d / "meta.json")["annotations"] is False
+        assert not (d / "annotations").exists() and load_window_annotations(d) is None
+
+
+def test_some_videos_annotated_and_others_not_is_an_error(synthetic_raw, tmp_path, params_file):
+    for split in ("val", "test"):
+        _rewrite(synthetic_raw, split, lambda i, v: _annotate(v))
+    _rewrite(synthetic_raw, "train", lambda i, v: v if i == 1 else _annotate(v))
+    with pytest.raises(BuildWindowsError, match=rf"{synthetic_raw / 'train'}: key 0000000000 has 'annotations' .* "
+                                                r"but key 0000000001 has none"):
+        _run(synthetic_raw, tmp_path / "out", params_file())
+    assert leftovers(tmp_path / "out") == []
+    # a whole split without them
+    _rewrite(synthetic_raw, "train", lambda i, v: _annotate(v))
+    _rewrite(synthetic_raw, "test", lambda i, v: {k: x for k, x in v.items() if k != "annotations"})
+    with pytest.raises(BuildWindowsError, match=rf"{synthetic_raw / 'train'}: the records carry 'annotations'.* "
+                                                rf"{synthetic_raw / 'test'} \(e.g. key 0000000000\) do not"):
+        _run(synthetic_raw, tmp_path / "out", params_file())
+
+
+@pytest.mark.parametrize("spoil, text", [
+    (lambda a: a["clips"][1]["strokes_s"].append(float("nan")),
+     r"annotations clip 1: strokes_s must be finite times, found nan"),
+    (lambda a: a["clips"][0]["events"].append(["big", 3.0, 2.0]),
+     r"annotations clip 0: event 1 'big' ends before it starts \(3.0 > 2.0\)"),
+    (lambda a: a["clips"][0]["events"].append(["big", 1.0]),
+     r"annotations clip 0: event 1 is \['big', 1.0\], expected \[label, start_s, end_s\]"),
+    (lambda a: a["clips"].pop(), r"annotations 'clips' must be a list with one entry per clip \(2\), got 1 entries"),
+    (lambda a: a.pop("speaker"), r"annotations must be a dict with 'speaker' and 'clips', got \['clips'\]"),
+    (lambda a: a["clips"][0].update(strokes_s="1.0"), r"annotations clip 0: strokes_s must be finite times"),
+])
+def test_bad_annotations_name_file_key_and_clip(synthetic_raw, tmp_path, params_file, spoil, text):
+    for split in ("train", "val", "test"):
+        _rewrite(synthetic_raw, split, lambda i, v: _annotate(v))
+
+    def bad(i, v):
+        if i == 2:
+            spoil(v["annotations"])
+        return v
+    _rewrite(synthetic_raw, "train", bad)
+    with pytest.raises(BuildWindowsError, match=rf"{synthetic_raw / 'train'}: key 0000000002 \(vid 'train_video2'\): "
+                                                rf"bad 'annotations' field: {text}"):
+        _run(synthetic_raw, tmp_path / "out", params_file())
+    assert leftovers(tmp_path / "out") == []

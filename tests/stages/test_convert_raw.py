@@ -186,6 +186,21 @@ def test_ours_copy_is_lossless(tmp_path, ours_src):
     assert leftovers(out) == ["metrics.json", "raw", "report.json"]  # no staging folder left
 
 
+def test_ours_keeps_the_evaluation_only_annotations(tmp_path):
+    """Our demo records carry one extra field (gesturegen.data.annotations.RECORD_FIELD); it passes unchanged."""
+    splits = _ted_splits()
+    for split, videos in splits.items():
+        for k, v in enumerate(videos):
+            v["annotations"] = {"speaker": f"spk{k}", "clips": [
+                {"strokes_s": [c["start_time"] + 0.25], "events": [["big", c["start_time"], c["start_time"] + 0.5]]}
+                for c in v["clips"]]}
+        rawformat.write_store(tmp_path / "src" / split, videos, {"generator": "test"})
+    _convert(tmp_path, "demo", tmp_path / "src", tmp_path / "out")
+    for split, videos in splits.items():
+        _, got, _ = _read_all(tmp_path / "out" / "raw" / split)
+        assert [g["annotations"] for g in got] == [v["annotations"] for v in videos]
+
+
 def test_canonicalize_clip():
     exact = legacy.canonicalize_clip({"audio_raw": [0.5, -0.25], "skeletons_3d": [np.zeros((53, 3), np.int64)]})
     assert exact["audio_raw"].dtype == np.float32 and exact["skeletons_3d"].dtype == np.float64

@@ -23,10 +23,20 @@ def tiny_videos():
     return list(demo.generate("tiny", seed=7))
 
 
-def _gesture(words, seconds=4.0, audio=None, style=STYLE, seed=0):
+def _phrases(words, emphasis=1.0, calm=False):
+    """Every word its own sentence: each stressed word is an accent."""
+    return [demo.Phrase(i, (1,), emphasis, calm) for i in range(len(words))]
+
+
+def _motion(words, seconds=4.0, audio=None, style=STYLE, seed=0, phrases=None):
     n = round(seconds * FPS)
     audio = np.full(round(seconds * SR), 0.1, np.float32) if audio is None else audio
-    return demo.gesture_joints(words, audio, SR, n, FPS, style, np.random.default_rng(seed))
+    return demo.gesture_joints(words, audio, SR, n, FPS, style, np.random.default_rng(seed),
+                               _phrases(words) if phrases is None else phrases)
+
+
+def _gesture(*args, **kwargs):
+    return _motion(*args, **kwargs).joints
 
 
 def _angle(a, b):
@@ -47,7 +57,7 @@ def test_records_follow_the_ted_expressive_schema(tiny_videos):
     splits = [p.split for p, _ in tiny_videos]
     assert set(splits) == {"train", "val", "test"}
     for plan, video in tiny_videos:
-        assert set(video) == {"vid", "framerate", "clips"} and video["framerate"] == 25.0
+        assert set(video) == {"vid", "framerate", "clips", "annotations"} and video["framerate"] == 25.0
         assert len(video["vid"]) == 11 and 1 <= len(video["clips"]) <= 2
         prev_end = -1.0
         for clip in video["clips"]:
@@ -100,14 +110,17 @@ def _same_record(a, b):
         assert a == b
 
 
-def test_no_speaker_label_in_the_records_but_every_speaker_trains(tiny_videos):
+def test_speaker_label_only_in_the_annotations_and_every_speaker_in_every_split(tiny_videos):
     assert set(demo.VIDEO_FIELDS) == TED_VIDEO_FIELDS and set(demo.CLIP_FIELDS) == TED_CLIP_FIELDS
+    assert demo.ANNOTATIONS_FIELD == "annotations"
     vocabulary = {t for text in (*demo.TEMPLATES, *(w for fill in demo.SLOTS.values() for w in fill))
                   for t, _, _ in tokenize(text.replace("{", " ").replace("}", " ").lower())}
     speakers = demo.make_speakers(4, 7)
     for plan, video in tiny_videos:
-        # the plan knows the speaker; the record has exactly the schema's fields (a "speaker" field fails here) ...
-        assert set(video) == TED_VIDEO_FIELDS, sorted(video)
+        # the plan knows the speaker; the record has exactly the schema's fields plus the evaluation-only
+        # annotations, the one place that names the speaker
+        assert set(video) == TED_VIDEO_FIELDS | {"annotations"}, sorted(video)
+        assert video["annotations"]["speaker"] == f"spk{plan.speaker}"
         assert video["vid"] == plan.vid and isinstance(video["framerate"], float) and video["framerate"] == FPS
         for clip in video["clips"]:
             assert set(clip) == TED_CLIP_FIELDS, sorted(clip)
@@ -121,10 +134,13 @@ def test_no_speaker_label_in_the_records_but_every_speaker_trains(tiny_videos):
                 assert len(w) == 3 and w[0] in vocabulary and all(type(x) is float for x in w[1:]), w
         style = speakers[plan.speaker]
         assert style.voice.variant_name not in video["vid"] and style.handedness not in video["vid"]
-    # the speaker's index reaches no value: the same plan under another speaker label gives the same record
+    # the speaker's index reaches nothing but the annotation: the same plan under another speaker label gives the
+    # same record
     plan, video = tiny_videos[-1]
     relabelled = dataclasses.replace(plan, speaker=(plan.speaker + 1) % 4)
-    _same_record(demo.make_video(relabelled, speakers[plan.speaker], "tiny", FPS, SR), video)
+    other = demo.make_video(relabelled, speakers[plan.speaker], "tiny", FPS, SR)
+    assert other["annotations"].pop("speaker") == f"spk{relabelled.speaker}"
+    _same_record(other, {**video, "annotations": {"clips": video["annotations"]["clips"]}})
     # nor the vid: no character position and no pair of characters is shared by all the videos of one speaker
     plans = demo.plan_videos("default", 3, 4)
     for k in range(4):
@@ -133,11 +149,17 @@ def test_no_speaker_label_in_the_records_but_every_speaker_trains(tiny_videos):
         assert all(len({v[i] for v in vids}) > 1 for i in range(11))
         assert not set.intersection(*({v[i:i + 2] for i in range(10)} for v in vids))
 
-    assert {p.speaker for p in plans if p.split == "train"} == {0, 1, 2, 3}
-    assert [sum(p.split == s for p in plans) for s in demo.SPLITS] == [24, 3, 3]
+    # every speaker in every split, evenly: 5 val and 5 test videos each at the default size
+    assert [sum(p.split == s for p in plans) for s in demo.SPLITS] == list(demo.SIZES["default"].videos)
+    for split in demo.SPLITS:
+        counts = np.bincount([p.speaker for p in plans if p.split == split], minlength=4)
+        assert counts.min() >= 1 and counts.max() - counts.min() <= 1, (split, counts)
+    assert [sum(p.split == s for p in plans if p.speaker == k) for s in ("val", "test") for k in range(4)] == [5] * 8
     assert len({p.vid for p in plans}) == len(plans)
-    plans6 = demo.plan_videos("tiny", 3, 6)  # more speakers than tiny train videos: train grows
-    assert {p.speaker for p in plans6 if p.split == "train"} == set(range(6))
+    assert {(p.split, p.speaker) for p, _ in tiny_videos} == {(s, k) for s in demo.SPLITS for k in range(4)}
+    plans6 = demo.plan_videos("tiny", 3, 6)  # more speakers than tiny videos: every split grows to one each
+    for split in demo.SPLITS:
+        assert sorted(p.speaker for p in plans6 if p.split == split) == list(range(6))
     with pytest.raises(ValueError, match="unknown demo size"):
         demo.plan_videos("huge", 3, 4)
 
@@ -152,13 +174,45 @@ def test_speakers_have_distinct_styles_and_voices():
 
 def test_sentences_are_varied_and_use_the_gesture_words():
     rng = np.random.default_rng(0)
-    sentences = [demo.make_sentence(rng) for _ in range(300)]
-    assert len(set(sentences)) > 200
-    words = [[t for t, _, _ in tokenize(s)] for s in sentences]
-    with_gesture = [any(w in demo.LEXICAL for w in ws) for ws in words]
-    assert np.mean(with_gesture) > 0.8
-    kinds = {demo.LEXICAL[w] for ws in words for w in ws if w in demo.LEXICAL}
-    assert kinds == set(demo.LEXICAL.values())
+    for split in ("train", "val"):
+        sentences = [demo.make_sentence(rng, split) for _ in range(300)]
+        assert len(set(sentences)) > (150 if split == "train" else 100)
+        words = [[t for t, _, _ in tokenize(s)] for s in sentences]
+        with_gesture = [any(w in demo.LEXICAL for w in ws) for ws in words]
+        assert np.mean(with_gesture) > 0.8
+        kinds = {demo.LEXICAL[w] for ws in words for w in ws if w in demo.LEXICAL}
+        assert kinds == set(demo.LEXICAL.values())
+
+
+def _template_of(sentence):
+    """The template a sentence was filled from (slots as regular expressions)."""
+    import re
+    for template in demo.TEMPLATES:
+        pattern = re.escape(template[0].upper() + template[1:])
+        for slot, fillers in demo.SLOTS.items():
+            pattern = pattern.replace(re.escape("{" + slot + "}"), "(" + "|".join(map(re.escape, fillers)) + ")")
+        if re.fullmatch(pattern, sentence, flags=re.IGNORECASE if template[0] == "{" else 0):
+            return template
+    raise AssertionError(sentence)
+
+
+def test_val_and_test_sentences_are_new_and_every_gesture_word_trains():
+    rng = np.random.default_rng(1)
+    train = [demo.make_sentence(rng, "train") for _ in range(4000)]
+    evaluation = {split: [demo.make_sentence(rng, split) for _ in range(1500)] for split in ("val", "test")}
+    for split, sentences in evaluation.items():
+        assert not set(sentences) & set(train), split
+        assert all(demo.sentence_role(s) == "eval" or _template_of(s) in demo.HELD_OUT for s in sentences)
+        held = [s for s in sentences if _template_of(s) in demo.HELD_OUT]
+        assert {_template_of(s) for s in held} == set(demo.HELD_OUT)     # the held-out templates are said there
+    assert not {_template_of(s) for s in train} & set(demo.HELD_OUT)    # ... and never in train
+    assert {demo.sentence_role(s) for s in train} == {"train"}
+    # new fillings of shared templates too, not only the held-out templates
+    shared = [s for s in evaluation["val"] if _template_of(s) not in demo.HELD_OUT]
+    assert len(shared) > 0.6 * len(evaluation["val"])
+    said = {t for s in train for t, _, _ in tokenize(s)}
+    assert set(demo.LEXICAL) <= said
+    assert demo.sentence_role("I could not believe my eyes.") == demo.sentence_role("I could not believe my eyes.")
 
 
 # --- geometry ----------------------------------------------------------------------------------------------------
@@ -236,11 +290,48 @@ def test_beat_strength_and_schedule():
     assert demo.beat_strength(True, 0.3, 1.0) > 2 * demo.beat_strength(False, 0.3, 1.0)
     assert demo.beat_strength(True, 0.4, 1.0) > demo.beat_strength(True, 0.1, 1.0)
     assert demo.beat_strength(True, 0.3, 1.0) > 2 * demo.beat_strength(True, 0.3, 0.3)
-    audio = np.full(3 * SR, 0.2, np.float32)
-    words = [("a", 0.2, 0.3, False), ("big", 0.35, 0.6, True), ("b", 0.7, 0.8, False), ("c", 1.0, 1.2, False),
-             ("idea", 1.3, 1.7, True), ("d", 2.5, 2.6, False)]
-    onsets = [o for o, _, _ in demo.beat_schedule(words, audio, SR)]
-    assert onsets == [0.35, 1.3, 2.5]  # stressed first; unstressed only in gaps of >= 0.5 s
+    audio = np.full(6 * SR, 0.2, np.float32)
+    audio[round(1.3 * SR):round(1.5 * SR)] = 0.4                   # "idea" is said louder than "big"
+    words = [("a", 0.2, 0.3, False), ("big", 0.35, 0.6, True), ("b", 0.7, 0.8, False), ("c", 1.0, 1.2, True),
+             ("idea", 1.3, 1.6, True), ("d", 2.5, 2.6, False),
+             ("e", 3.0, 3.3, True), ("f", 3.6, 3.9, True),                # the second sentence: calm
+             ("g", 4.2, 4.5, True), ("h", 4.8, 5.1, True), ("i", 5.4, 5.7, True)]
+    calm = demo.Phrase(6, (2,), 0.2, calm=True)
+    # one intonation unit of six words: its two most prominent stressed words are the accents
+    beats = demo.beat_schedule(words, audio, SR, [demo.Phrase(0, (6,), 1.0), calm])
+    assert [b.onset for b in beats] == [0.35, 1.3] and all(b.accent for b in beats)
+    # two units of three: one accent each; the calm sentence has none
+    beats = demo.beat_schedule(words, audio, SR, [demo.Phrase(0, (3, 3), 1.0), calm])
+    assert [b.onset for b in beats] == [0.35, 1.3]
+    beats = demo.beat_schedule(words, audio, SR, [demo.Phrase(0, (2, 4), 1.0), calm])
+    assert [b.onset for b in beats] == [0.35, 1.3]                      # "c" is quieter and shorter than "idea"
+    # emphasis scales the strokes; beats weaker than MIN_BEAT are not made
+    loud, soft = (demo.beat_schedule(words, audio, SR, [demo.Phrase(0, (6,), e)]) for e in (1.2, 0.6))
+    assert [b.strength for b in loud] == pytest.approx([2 * b.strength for b in soft])
+    assert demo.beat_schedule(words, audio, SR, [demo.Phrase(0, (6,), 0.1)]) == []
+    # minor beats: the other stressed words, with the speaker's probability, half as strong, 0.5 s apart at least
+    last = [demo.Phrase(8, (3,), 1.0)]
+    assert [b.onset for b in demo.beat_schedule(words, audio, SR, last)] == [4.2]
+    every = demo.beat_schedule(words, audio, SR, last, minor_prob=1.0, rng=np.random.default_rng(0))
+    assert [(b.onset, b.accent) for b in every] == [(4.2, True), (4.8, False), (5.4, False)]
+    assert every[1].strength == pytest.approx(every[0].strength / 2)
+    assert [b.onset for b in demo.beat_schedule(words, audio, SR, last, tempo=1.5, minor_prob=1.0,
+                                                rng=np.random.default_rng(0))] == [4.2, 5.4]
+
+
+def test_calm_sentences_have_no_beats_and_emphatic_ones_bigger_gestures():
+    words = [("well", 0.5, 0.8, True), ("thing", 1.6, 1.9, True), ("there", 2.7, 3.0, True)]
+    wrist = {}
+    for name, emphasis in (("calm", 0.2), ("normal", 0.7), ("emphatic", 1.3)):
+        m = _motion(words, phrases=[demo.Phrase(0, (1, 1, 1), emphasis, calm=name == "calm")])
+        wrist[name] = m.joints[:, 7, 1]
+        assert len(m.strokes_s) == (0 if name == "calm" else 3)
+    speed = {k: np.abs(np.diff(v)).max() for k, v in wrist.items()}
+    assert speed["calm"] < 0.25 * speed["normal"] and 1.5 * speed["normal"] < speed["emphatic"]
+    # a calm sentence makes each lexical gesture only half the time
+    said = [("big", 0.4 + 1.2 * i, 0.7 + 1.2 * i, True) for i in range(40)]
+    events = [_motion(said, seconds=50.0, phrases=_phrases(said, 0.2, calm=True), seed=s).events for s in range(3)]
+    assert all(0.25 < len(e) / len(said) < 0.75 for e in events)
 
 
 def test_beats_hit_word_onsets_and_follow_loudness():
@@ -304,3 +395,42 @@ def test_same_seed_same_video_different_seed_different_video():
     other = demo.plan_videos("tiny", 6, 4)[0]
     c = demo.make_video(other, demo.make_speakers(4, 6)[other.speaker], "tiny", FPS, SR)
     assert c["vid"] != a["vid"] and c["clips"][0]["words"] != a["clips"][0]["words"]
+
+
+# --- annotations -------------------------------------------------------------------------------------------------
+
+def test_annotations_are_what_the_motion_does(tiny_videos):
+    """Strokes: the hit of a beat (STROKE_HIT_S x tempo after a word onset), where the dominant wrist has just come
+    down fast and stops; events: a lexical word inside each, with its gesture's label."""
+    speakers = demo.make_speakers(4, 7)
+    around, anywhere, lexical_words, n_events = [], [], 0, 0
+    for plan, video in tiny_videos:
+        notes = video["annotations"]
+        assert len(notes["clips"]) == len(video["clips"])
+        style = speakers[plan.speaker]
+        hands = {"right": [7], "left": [6], "both": [6, 7]}[style.handedness]
+        for clip, note in zip(video["clips"], notes["clips"]):
+            t0, t1 = clip["start_time"], clip["end_time"]
+            onsets = np.array([w[1] for w in clip["words"]])
+            assert note["strokes_s"] == sorted(note["strokes_s"])
+            assert np.diff(note["strokes_s"]).min(initial=9) >= 0.5 * style.tempo - 1e-5
+            for s in note["strokes_s"]:
+                assert np.abs(onsets + demo.STROKE_HIT_S * style.tempo - s).min() < 1e-5
+            # y-down: the dominant wrist's downward speed, frame by frame
+            down = np.gradient(clip["skeletons_3d"][:, hands, 1].astype(np.float64).mean(1)) * FPS
+            frames = [round((s - t0) * FPS) for s in note["strokes_s"] if t0 + 0.3 < s < t1 - 0.3]
+            around += [down[k - 6:k + 7] for k in frames]               # the hit at index 6
+            anywhere += list(down)
+            for label, a, b in note["events"]:
+                assert label in set(demo.LEXICAL.values()) and a < b
+                assert any(demo.LEXICAL.get(w) == label and a < w0 < b for w, w0, _ in clip["words"])
+            n_events += len(note["events"])
+            lexical_words += sum(w in demo.LEXICAL for w, _, _ in clip["words"])
+    assert len(around) >= 30
+    profile = np.mean(around, axis=0) / np.std(anywhere)
+    # over 66 strokes of this seed: 1.36 at 0.16 s before the hit, 0.09 at it, -0.74 at 0.2 s after
+    fastest = profile[1:5].max()                                        # 0.08 .. 0.2 s before the hit
+    assert fastest > 1.0                                                # coming down fast ...
+    assert abs(profile[6]) < 0.2 * fastest                              # ... stopped at the hit ...
+    assert profile[9:12].min() < -0.4                                   # ... and back up (the retraction)
+    assert 0.7 * lexical_words <= n_events <= lexical_words             # calm sentences skip some

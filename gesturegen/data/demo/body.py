@@ -28,6 +28,7 @@ _HEAD = (37, 38, 39, 40, 41)
 _CURL_DEG = {"finger": (25.0, 95.0, 175.0), "thumb": (12.0, 45.0, 85.0)}
 _CURL_REF = 0.4                                                        # the mean pose's curl (the metacarpal's zero)
 _X, _Y, _Z = np.eye(3)
+NOISE = 0.004                                                          # per-frame noise on every bone direction
 
 
 def _rodrigues(axis: np.ndarray, c: np.ndarray, s: np.ndarray) -> np.ndarray:
@@ -145,7 +146,7 @@ def pose_joints(tracks: dict[str, HandTrack], head: np.ndarray, breath: np.ndarr
                 local = nx.matvec3(_rotation(hm.axes[f], angle), hm.meta0[f])
                 vec[:, arm["fingers"] + 3 * f + seg] = nx.matvec3(r_hand, local)
     # small estimation-like noise on every bone direction
-    vec = _unit(vec + 0.004 * nx.standard_normal(rng, vec.shape))
+    vec = _unit(vec + NOISE * nx.standard_normal(rng, vec.shape))
     # sway/lean of the whole upper body about the root
     r_torso = nx.matmul3(_rotation(_Z, lean[:, 0]), _rotation(_X, lean[:, 1]))
     vec = nx.matvec3(r_torso[:, None], vec)

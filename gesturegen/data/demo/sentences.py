@@ -1,5 +1,14 @@
-"""What the demo speakers say: sentences from a fixed template corpus, and the words that trigger lexical gestures."""
+"""What the demo speakers say: sentences from a fixed template corpus, and the words that trigger lexical gestures.
+
+Val and test say sentences that train never says: the HELD_OUT templates appear only there, and a filling of any
+other template belongs to train or to evaluation by a hash of its text (EVAL_SHARE of them go to evaluation), so the
+two sets are disjoint whatever the seed and the order of generation. Every gesture word still occurs in train
+sentences (tests/unit/test_demo.py checks it).
+"""
 from __future__ import annotations
+
+import hashlib
+import re
 
 import numpy as np
 
@@ -73,9 +82,29 @@ TEMPLATES = (
 )
 
 
-def make_sentence(rng: np.random.Generator) -> str:
-    """One sentence from the fixed template corpus, slots filled from the generator."""
-    template = TEMPLATES[int(rng.integers(len(TEMPLATES)))]
+# templates only val and test say (their gesture words all occur in other templates)
+HELD_OUT = (
+    "There were {NUM} of us in a {SMALL} room.",
+    "The bar is high, but you can reach it.",
+    "What would you do with a {BIG} {NOUN}?",
+    "Raise your hand up if you agree with me.",
+)
+EVAL_SHARE = 4          # 1 in EVAL_SHARE fillings of a shared template is an evaluation sentence (by its hash)
+_MAX_TRIES = 1000
+
+
+_SHARED = tuple(t for t in TEMPLATES if t not in HELD_OUT)
+assert len(_SHARED) == len(TEMPLATES) - len(HELD_OUT), "every HELD_OUT template must be one of TEMPLATES"
+
+
+def sentence_role(text: str) -> str:
+    """Who may say this filling of a shared template: 'eval' (val and test) or 'train' (a pure function of the text;
+    held-out templates are evaluation's whatever their hash)."""
+    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
+    return "eval" if int.from_bytes(digest, "little") % EVAL_SHARE == 0 else "train"
+
+
+def _fill(template: str, rng: np.random.Generator) -> str:
     out, rest = [], template
     while "{" in rest:
         head, _, tail = rest.partition("{")
@@ -84,3 +113,26 @@ def make_sentence(rng: np.random.Generator) -> str:
         out += [head, choices[int(rng.integers(len(choices)))]]
     text = "".join(out) + rest
     return text[0].upper() + text[1:]
+
+
+def make_sentence(rng: np.random.Generator, split: str = "train") -> str:
+    """One sentence for `split` from the fixed template corpus, slots filled from the generator.
+
+    train draws from the shared templates and keeps fillings whose role is 'train'; val and test draw from all
+    templates and keep 'eval' fillings and the held-out templates.
+    """
+    evaluation = split != "train"
+    pool = TEMPLATES if evaluation else _SHARED
+    for _ in range(_MAX_TRIES):
+        template = pool[int(rng.integers(len(pool)))]
+        text = _fill(template, rng)
+        if template in HELD_OUT or (sentence_role(text) == "eval") == evaluation:
+            return text
+    raise RuntimeError(f"no {split} sentence in {_MAX_TRIES} draws; check HELD_OUT and EVAL_SHARE")
+
+
+def intonation_units(text: str) -> list[int]:
+    """Word counts of the sentence's intonation units (the stretches between commas, semicolons and colons)."""
+    from gesturegen.data.speech import tokenize
+    counts = [len(tokenize(part)) for part in re.split(r"[,;:]", text)]
+    return [c for c in counts if c]

@@ -19,6 +19,8 @@ class SpeakerStyle:
     tempo: float                              # >1: slower, wider gestures
     smoothness_s: float                       # Gaussian smoothing of the gesture trajectories, seconds
     sway: float                               # idle motion multiplier
+    calm_prob: float = 0.0                    # share of sentences said calmly: quieter, without beats
+    minor_beat_prob: float = 0.0              # chance of a small beat on a stressed word that is not an accent
 
 
 def make_speakers(n: int, seed: int) -> list[SpeakerStyle]:
@@ -41,5 +43,6 @@ def make_speakers(n: int, seed: int) -> list[SpeakerStyle]:
                          round(float(rng.choice([-1, 1]) * rng.uniform(0.03, 0.06)), 3),
                          round(float(rng.uniform(-0.04, 0.03)), 3)),
             rest_curl=round(rng.uniform(0.3, 0.6), 3), tempo=round(rng.uniform(0.85, 1.2), 3),
-            smoothness_s=round(rng.uniform(0.05, 0.1), 3), sway=round(rng.uniform(0.6, 1.4), 3)))
+            smoothness_s=round(rng.uniform(0.05, 0.1), 3), sway=round(rng.uniform(0.6, 1.4), 3),
+            calm_prob=round(rng.uniform(0.08, 0.3), 3), minor_beat_prob=round(rng.uniform(0.1, 0.4), 3)))
     return speakers
