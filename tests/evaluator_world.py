@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from gesturegen.data.annotations import write_window_annotations
-from gesturegen.data.windowstore import WINDOW_ARRAYS, WINDOWS_FORMAT, WINDOWS_VERSION, array_checksums
+from gesturegen.data.windowstore import WINDOWS_FORMAT, WINDOWS_VERSION, array_checksums, window_checksums
 from gesturegen.features.common import ARRAY_NAMES, FEATURES_FORMAT, FEATURES_VERSION
 from gesturegen.io import write_json
 
@@ -65,10 +65,11 @@ def write_windows(split_dir: Path, data: dict, split: str, dataset: str = "demo"
     np.save(split_dir / "poses.npy", np.zeros((n, T, 1, 3), np.float32))
     np.save(split_dir / "audio.npy", np.zeros((n, 16), np.float16))
     np.save(split_dir / "video_ids.npy", data["video_ids"])
+    np.save(split_dir / "clip_audio.npy", np.zeros(16, np.float16))
     write_json(split_dir / "meta.json", {
         "format": WINDOWS_FORMAT, "version": WINDOWS_VERSION, "dataset": dataset, "split": split, "n_windows": n,
         "n_frames": T, "n_seed_frames": 4, "fps": FPS, "dim": D, "sample_rate_hz": 16000, "normalization": "train",
-        "skeleton": "ted_expressive", "checksums": array_checksums(split_dir, WINDOW_ARRAYS)})
+        "skeleton": "ted_expressive", "checksums": window_checksums(split_dir)})
     if annotations:
         write_window_annotations(split_dir, n, data["strokes"], data["events"], data["speaker"], list(LABELS))
     return split_dir
