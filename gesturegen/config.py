@@ -143,7 +143,7 @@ class EvaluateBaselinesParams:
     bc_thres_faithful: float = 0.001  # DiffGesture TED Expressive
     bc_thres_corrected: float = 0.03  # HA2G / TED Gesture
     # protocol v2 (corrected mode): video-disjoint reference/query partitions of each split, per seed
-    n_partitions: int = 5
+    n_partitions: int = 3
     min_half_windows: int = 32        # a half with fewer windows is an error
     bcgap_derangements: int = 5       # audio re-pairings averaged in the BC gap
     beat_tolerance_frames: float = 2  # beat F1 (demo oracle): ± frames between a motion beat and a true stroke

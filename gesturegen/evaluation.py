@@ -27,7 +27,7 @@ import numpy as np
 
 from gesturegen.data.annotations import WindowAnnotations
 from gesturegen.data.skeleton import Skeleton
-from gesturegen.metrics.beat import audio_onsets, bc_score, bc_terms, motion_beat_lists
+from gesturegen.metrics.beat import audio_onsets, bc_score, bc_terms, bc_terms_padded, motion_beat_lists, pad_times
 from gesturegen.metrics.diversity import diversity, diversity_faithful
 from gesturegen.metrics.fgd import _psd_sqrt, frechet_distance, frechet_distance_symmetric
 from gesturegen.metrics.kid import kernel_distance
@@ -200,6 +200,11 @@ class SplitContext:
     real_joints: np.ndarray
     partitions: dict[int, list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
     ref_stats: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    onsets_padded: np.ndarray | None = None      # pad_times(onsets), for re-pairing motion with other audio
+
+    def __post_init__(self) -> None:
+        if self.onsets_padded is None:
+            self.onsets_padded = pad_times(self.onsets)
 
     def ref_moments(self, run_seed: int, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(S_R, S_R^½) of the reference half's real features, computed once per (run seed, partition)."""
@@ -257,7 +262,8 @@ def score_motion(ctx: SplitContext, gen: np.ndarray, name: str, run_seed: int,
     dim = int(gen_feats.shape[1])
     change_c, change_f = np.asarray(constants["corrected"]), np.asarray(constants["faithful"])
     beats = motion_beat_lists(gen, mean_dir_vec, skeleton, "corrected", change_c, s.bc_thres_corrected, s.fps)
-    own = bc_terms(beats, ctx.onsets, s.bc_sigma)
+    beats_padded = pad_times(beats)
+    own = bc_terms_padded(beats_padded, ctx.onsets_padded, s.bc_sigma)
     paired = None if is_ground_truth else _per_window_paired(ctx, gen, gen_feats, mean_dir_vec, skeleton, s.n_seed)
 
     # faithful: the whole split as the published evaluator sees it
@@ -295,7 +301,7 @@ def score_motion(ctx: SplitContext, gen: np.ndarray, name: str, run_seed: int,
         q_beats = [beats[i] for i in query]
         for _ in range(s.bcgap_derangements):
             perm, n_same = cross_video_derangement(ctx.split.videos[query], prng)
-            other = bc_score(bc_terms(q_beats, [ctx.onsets[query[j]] for j in perm], s.bc_sigma)).score
+            other = bc_score(bc_terms_padded(beats_padded[query], ctx.onsets_padded[query[perm]], s.bc_sigma)).score
             shuffled.append(other)
             same += n_same
         bc_other = float(np.nanmean(shuffled)) if np.isfinite(shuffled).any() else float("nan")
@@ -359,6 +365,22 @@ def summarize(values: np.ndarray) -> dict:
             "n": int(finite.size)}
 
 
+def seed_means(runs: list[dict], metric: str) -> np.ndarray:
+    """One value per run seed: the mean of that seed's finite values of `metric` over its partitions.
+
+    The runs of one seed are not independent (they share the seed's generated motion, and the query halves of its
+    partitions overlap), so the confidence interval is taken over seeds, each an independent replicate (new motion,
+    new partitions), and not over all runs: a CI over all runs would be too narrow."""
+    by_seed: dict = {}
+    for r in runs:
+        by_seed.setdefault(r["seed"], []).append(float(r[metric]))
+    out = []
+    for vals in by_seed.values():
+        v = np.asarray(vals, dtype=float)
+        out.append(float(v[np.isfinite(v)].mean()) if np.isfinite(v).any() else float("nan"))
+    return np.asarray(out, dtype=float)
+
+
 def _not_applicable(control: str, metric: str) -> str | None:
     if control == "ground_truth" and metric in PAIRED:
         return "not applicable: the ground truth would be paired with itself"
@@ -368,7 +390,8 @@ def _not_applicable(control: str, metric: str) -> str | None:
 
 
 def summary_rows(runs: list[dict], oracle_skipped: dict[str, str] | None = None) -> list[dict]:
-    """The tidy summary: one row per (split, control, metric) with mean, ci95, n (runs with a finite value),
+    """The tidy summary: one row per (split, control, metric) with mean, ci95 and n over run seeds (each seed's
+    value: the mean over its partitions, see seed_means; n counts seeds with a finite value), n_runs,
     n_windows / n_reference (per run: query and reference windows; the whole split's for faithful metrics),
     `applicable` and a `note` (not applicable, skipped, FGD sample size), and `small_n` on FGD rows (n < 10 d).
 
@@ -389,7 +412,8 @@ def summary_rows(runs: list[dict], oracle_skipped: dict[str, str] | None = None)
             if not have:
                 note = _not_applicable(control, k) or (f"skipped: {oracle_skipped[split]}" if k in ORACLE and
                                                        split in (oracle_skipped or {}) else "not computed")
-                out.append({**row, "mean": None, "ci95": None, "n": 0, "n_windows": None, "n_reference": None,
+                out.append({**row, "mean": None, "ci95": None, "n": 0, "n_runs": 0, "n_windows": None,
+                            "n_reference": None,
                             "applicable": False, "small_n": None, "note": note})
                 continue
             nq = round(float(np.mean([r["n_windows"] for r in have])))
@@ -400,7 +424,7 @@ def summary_rows(runs: list[dict], oracle_skipped: dict[str, str] | None = None)
                 small = min(nq, nr) < 10 * dim
                 note = f"n = {nq} vs {nr} windows, d = {dim}" + ("; n < 10 d: FGD biased upward, read KID"
                                                                   if small else "")
-            out.append({**row, **summarize(np.array([r[k] for r in have], dtype=float)), "n_windows": nq,
+            out.append({**row, **summarize(seed_means(have, k)), "n_runs": len(have), "n_windows": nq,
                         "n_reference": nr, "applicable": True, "small_n": small, "note": note})
     return out
 

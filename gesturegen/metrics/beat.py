@@ -325,23 +325,39 @@ class BCTerms:
     status: np.ndarray   # (N,) int8
 
 
+def pad_times(lists: Sequence[np.ndarray]) -> np.ndarray:
+    """Ragged per-clip times as one (N, L) float64 array padded with NaN (L >= 1), for bc_terms_padded."""
+    sizes = [np.asarray(x).size for x in lists]
+    out = np.full((len(lists), max(sizes, default=0) or 1), np.nan)
+    for i, x in enumerate(lists):
+        out[i, :sizes[i]] = np.asarray(x, dtype=np.float64).reshape(-1)
+    return out
+
+
 def bc_terms(beats: Sequence[np.ndarray], onsets: Sequence[np.ndarray], sigma: float = 0.1) -> BCTerms:
     """BC's per-clip terms for motion beats `beats[i]` against audio onsets `onsets[i]` (any pairing)."""
     if len(beats) != len(onsets):
         raise ValueError(f"got {len(beats)} motion-beat lists but {len(onsets)} onset lists")
-    n = len(beats)
-    sums, counts, status = np.zeros(n), np.zeros(n, np.int64), np.zeros(n, np.int8)
-    for i, (b, a) in enumerate(zip(beats, onsets)):
-        if b.size == 0:
-            status[i] = 1
-            continue
-        a = np.asarray(a, dtype=np.float64)
-        if a.size == 0:
-            status[i] = 2
-            continue
-        sums[i] = float(onset_scores(a, b, sigma).sum())
-        counts[i] = a.size
-    return BCTerms(sums, counts, status)
+    return bc_terms_padded(pad_times(beats), pad_times(onsets), sigma)
+
+
+def bc_terms_padded(beats: np.ndarray, onsets: np.ndarray, sigma: float = 0.1) -> BCTerms:
+    """bc_terms on NaN-padded (N, B) motion beats and (N, A) audio onsets (pad_times): every clip at once, so
+    re-pairing clips with other audio (the BC gap's derangements) is one indexing and a few array operations."""
+    if beats.shape[0] != onsets.shape[0]:
+        raise ValueError(f"got {beats.shape[0]} motion-beat rows but {onsets.shape[0]} onset rows")
+    has_b, has_a = np.isfinite(beats), np.isfinite(onsets)
+    nb, na = has_b.sum(1), has_a.sum(1)
+    status = np.where(nb == 0, 1, np.where(na == 0, 2, 0)).astype(np.int8)
+    b = np.where(has_b, beats, np.inf)
+    with np.errstate(invalid="ignore"):
+        d2 = np.min((onsets[:, :, None] - b[:, None, :]) ** 2, axis=2)           # (N, A): nearest motion beat
+        terms = np.where(has_a & (status == 0)[:, None], np.exp(-d2 / (2 * sigma ** 2)), 0.0)
+    sums = np.zeros(beats.shape[0])
+    scored = np.flatnonzero(status == 0)
+    for i in scored:                     # each clip's onsets summed in order, as onset_scores(...).sum()
+        sums[i] = float(terms[i, :na[i]].sum())
+    return BCTerms(sums, np.where(status == 0, na, 0).astype(np.int64), status)
 
 
 def bc_score(terms: BCTerms, rows: Sequence[int] | np.ndarray | None = None, mode: str = "corrected",

@@ -61,10 +61,12 @@ def r_precision(speech_emb: np.ndarray, motion_emb: np.ndarray, video_ids: np.nd
                                  f"{np.unique(vids).size} videos): evaluate more windows or lower the pool")
     hits = np.zeros(len(ks))
     d_true = np.linalg.norm(s - m, axis=1)
+    queries = {v: np.flatnonzero(vids == v) for v in others}
     for _ in range(trials):
         idx = np.empty((n, pool - 1), dtype=np.int64)
-        for i in range(n):
-            idx[i] = rng.choice(others[vids[i]], size=pool - 1, replace=False)
+        for v, rows in queries.items():   # per query: a uniform random subset of its video's others (no repeats)
+            keys = rng.random((rows.size, others[v].size))
+            idx[rows] = others[v][np.argpartition(keys, pool - 2, axis=1)[:, :pool - 1]]
         d_others = np.linalg.norm(s[:, None, :] - m[idx], axis=2)
         hits += _hit_rates(d_true, d_others, ks).mean(0)
     return {f"top{k}": float(h / trials) for k, h in zip(ks, hits)}

@@ -55,7 +55,7 @@ def test_outputs_and_structure(evaluated):
             # corrected: every row on a 12-window query half against the other video's 12 windows, 2 x 3 runs
             assert m[split][control]["fgd_corrected"]["n_windows"] == 12
             assert m[split][control]["fgd_corrected"]["n_reference"] == 12
-            assert m[split][control]["fgd_corrected"]["n"] == 6 and m[split][control]["fgd_corrected"]["small_n"]
+            assert m[split][control]["fgd_corrected"]["n"] == 2 and m[split][control]["fgd_corrected"]["n_runs"] == 6 and m[split][control]["fgd_corrected"]["small_n"]
             assert "d = 128; n < 10 d" in m[split][control]["fgd_corrected"]["note"]
             assert m[split][control]["bc_faithful"]["n_windows"] == 24 and m[split][control]["bc_faithful"]["n"] == 2
             # the synthetic dataset has no annotations: the oracle metrics say so, and are the only gap

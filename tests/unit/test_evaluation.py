@@ -189,8 +189,19 @@ def test_summary_marks_not_applicable_and_skipped_oracle(protocol_runs):
     assert f1["applicable"] is False and f1["note"] == "skipped: no annotations for this dataset"
     assert cell[("val", "ground_truth", "beat_f1")]["mean"] == 1.0
     fgd = cell[("val", "random_window", "fgd_corrected")]
-    assert fgd["small_n"] is True and "d = 72" in fgd["note"] and fgd["n"] == 6        # 3 partitions x 2 seeds
+    assert fgd["small_n"] is True and "d = 72" in fgd["note"]
+    assert fgd["n"] == 2 and fgd["n_runs"] == 6        # the CI is over 2 seeds (each the mean of its 3 partitions)
     assert cell[("val", "random_window", "bc_faithful")]["n"] == 2 and cell[("val", "ground_truth", "toy_energy")]
     # nothing else changes without annotations: the same metrics apart from the oracle ones
     names = lambda split: {r["metric"] for r in summary if r["split"] == split} 
     assert names("val") == names("test")
+
+
+def test_ci_is_over_seed_means_not_over_correlated_runs():
+    """Runs of one seed share its generated motion: the CI must come from the seeds' means, so identical runs
+    within a seed do not shrink it."""
+    runs = [{"split": "val", "control": "c", "seed": sd, "partition": k, "n_windows": 10, "n_reference": 10,
+             "feature_dim": 4, "m": v} for sd, v in ((0, 1.0), (1, 2.0), (2, 3.0)) for k in range(5)]
+    row = next(r for r in summary_rows(runs) if r["metric"] == "m")
+    assert row["n"] == 3 and row["n_runs"] == 15 and row["mean"] == 2.0
+    assert row["ci95"] == pytest.approx(4.302653 * 1.0 / np.sqrt(3), rel=1e-5)   # t(0.975, 2) * sd / sqrt(3)
