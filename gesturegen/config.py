@@ -145,7 +145,7 @@ class EvaluateBaselinesParams:
     # protocol v2 (corrected mode): video-disjoint reference/query partitions of each split, per seed
     n_partitions: int = 3
     min_half_windows: int = 32        # a half with fewer windows is an error
-    bcgap_derangements: int = 5       # audio re-pairings averaged in the BC gap
+    bcgap_derangements: int = 50      # BC gap: cross-video audio re-pairings of the whole split, per run seed
     beat_tolerance_frames: float = 2  # beat F1 (demo oracle): ± frames between a motion beat and a true stroke
     rprec_pool: int = 32              # R-precision: candidates per query (1 true + pool - 1 from other videos)
     rprec_trials: int = 10            # R-precision: distractor draws averaged per run

@@ -32,7 +32,7 @@ from gesturegen.metrics.diversity import diversity, diversity_faithful
 from gesturegen.metrics.fgd import _psd_sqrt, frechet_distance, frechet_distance_symmetric
 from gesturegen.metrics.kid import kernel_distance
 from gesturegen.metrics.motion import joints_from_vectors
-from gesturegen.metrics.oracle import beat_f1
+from gesturegen.metrics.oracle import beat_f1, stroke_hits
 
 CONTROLS = ("ground_truth", "mean_pose", "random_window", "seed_still")
 CONTROL_CODES = {"ground_truth": "gt", "mean_pose": "mean", "random_window": "rand", "seed_still": "still"}
@@ -262,8 +262,23 @@ def score_motion(ctx: SplitContext, gen: np.ndarray, name: str, run_seed: int,
     dim = int(gen_feats.shape[1])
     change_c, change_f = np.asarray(constants["corrected"]), np.asarray(constants["faithful"])
     beats = motion_beat_lists(gen, mean_dir_vec, skeleton, "corrected", change_c, s.bc_thres_corrected, s.fps)
-    beats_padded = pad_times(beats)
-    own = bc_terms_padded(beats_padded, ctx.onsets_padded, s.bc_sigma)
+    own = bc_terms(beats, ctx.onsets, s.bc_sigma)
+    # the BC gap looks only after the seed frames: they are the real motion in every row, and would pair with their
+    # own audio in every row, a gap that no generator earned
+    after_seed = s.n_seed / s.fps - 1e-9
+    beats_g = pad_times([b[b >= after_seed] for b in beats])
+    onsets_g = np.where(ctx.onsets_padded >= after_seed, ctx.onsets_padded, np.nan)
+    own_g = bc_terms_padded(beats_g, onsets_g, s.bc_sigma)
+    # a paired metric: over every window of the split (it needs no reference half), once per run seed
+    gap_rng = np.random.default_rng([seed, run_seed, code, 0xBC])
+    shuffled, same = [], 0
+    for _ in range(s.bcgap_derangements):
+        perm, n_same = cross_video_derangement(ctx.split.videos, gap_rng)
+        shuffled.append(bc_score(bc_terms_padded(beats_g, onsets_g[perm], s.bc_sigma), sequential=False).score)
+        same += n_same
+    bc_other = float(np.nanmean(shuffled)) if np.isfinite(shuffled).any() else float("nan")
+    bc_gap = float(bc_score(own_g, sequential=False).score) - bc_other
+    cross_video = 1.0 - same / (s.bcgap_derangements * n)
     paired = None if is_ground_truth else _per_window_paired(ctx, gen, gen_feats, mean_dir_vec, skeleton, s.n_seed)
 
     # faithful: the whole split as the published evaluator sees it
@@ -282,6 +297,7 @@ def score_motion(ctx: SplitContext, gen: np.ndarray, name: str, run_seed: int,
     rows = [faithful]
 
     ann = ctx.split.annotations
+    hits = None                               # stroke hits of gen, for beat F1 (computed once, when annotated)
     for k, (ref, query) in enumerate(ctx.partitions[run_seed]):
         prng = np.random.default_rng([seed, run_seed, code, k])
         cov_r, root_r = ctx.ref_moments(run_seed, k)
@@ -297,20 +313,14 @@ def score_motion(ctx: SplitContext, gen: np.ndarray, name: str, run_seed: int,
                "diversity_corrected": float(div_mean), "diversity_corrected_std": float(div_std),
                "bc_corrected": float(bc.score), "bc_corrected_skipped_no_motion_beat": bc.n_skipped_no_motion_beat,
                "bc_corrected_skipped_no_onset": bc.n_skipped_no_onset}
-        shuffled, same = [], 0
-        q_beats = [beats[i] for i in query]
-        for _ in range(s.bcgap_derangements):
-            perm, n_same = cross_video_derangement(ctx.split.videos[query], prng)
-            other = bc_score(bc_terms_padded(beats_padded[query], ctx.onsets_padded[query[perm]], s.bc_sigma)).score
-            shuffled.append(other)
-            same += n_same
-        bc_other = float(np.nanmean(shuffled)) if np.isfinite(shuffled).any() else float("nan")
-        row.update(bc_shuffled=bc_other, bcgap=float(bc.score) - bc_other,
-                   bcgap_cross_video=1.0 - same / (s.bcgap_derangements * query.size))
+        row.update(bc_shuffled=bc_other, bcgap=bc_gap, bcgap_cross_video=cross_video)
         if paired is not None:
             row.update({m: float(v[query].mean()) for m, v in paired.items()})
         if ann is not None:
-            f = beat_f1(q_beats, [ann.strokes[i] for i in query], s.fps, gen.shape[1], s.n_seed,
+            if hits is None:
+                gen_joints = ctx.real_joints if is_ground_truth else joints_from_vectors(gen, mean_dir_vec, skeleton)
+                hits = stroke_hits(gen_joints, skeleton.wrists, s.fps)
+            f = beat_f1([hits[i] for i in query], [ann.strokes[i] for i in query], s.fps, gen.shape[1], s.n_seed,
                         s.beat_tolerance_frames)
             row.update(beat_precision=f.precision, beat_recall=f.recall, beat_f1=f.f1)
         for scorer in scorers:

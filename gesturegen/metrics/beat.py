@@ -361,14 +361,17 @@ def bc_terms_padded(beats: np.ndarray, onsets: np.ndarray, sigma: float = 0.1) -
 
 
 def bc_score(terms: BCTerms, rows: Sequence[int] | np.ndarray | None = None, mode: str = "corrected",
-             thres: float = float("nan")) -> BCResult:
+             thres: float = float("nan"), sequential: bool = True) -> BCResult:
     """BC over clips `rows` (default: all): the onset-weighted mean of their terms, skipped clips counted."""
     rows = np.arange(terms.sums.size) if rows is None else np.asarray(rows, dtype=np.int64)
     total, n_onsets = 0.0, 0
     status = terms.status[rows]
-    for i in rows[status == 0]:          # sequential, in clip order: the published AverageMeter's arithmetic
-        total += float(terms.sums[i])
-        n_onsets += int(terms.counts[i])
+    if sequential:
+        for i in rows[status == 0]:      # sequential, in clip order: the published AverageMeter's arithmetic
+            total += float(terms.sums[i])
+            n_onsets += int(terms.counts[i])
+    else:                                # numpy's pairwise sum: the same value up to rounding, much faster
+        total, n_onsets = float(terms.sums[rows[status == 0]].sum()), int(terms.counts[rows[status == 0]].sum())
     n_scored = int((status == 0).sum())
     return BCResult(score=total / n_onsets if n_onsets else float("nan"), n_clips=int(rows.size), n_scored=n_scored,
                     n_skipped_no_motion_beat=int((status == 1).sum()), n_skipped_no_onset=int((status == 2).sum()),

@@ -1,7 +1,15 @@
-"""Oracle metrics that need the true gesture annotations (only the demo dataset has them): beat F1 of the motion
-beats against the true stroke times.
+"""Oracle metrics that need the true gesture annotations (only the demo dataset has them): beat F1 of the motion's
+stroke hits against the true stroke times.
 
-A motion beat (BC's detector, gesturegen.metrics.beat.motion_beat_lists) matches a stroke when they lie within
+Stroke hits (`stroke_hits`): a frame where a wrist's downward velocity (y-down) falls to zero or below after it
+reached at least `min_speed` (skeleton units per second) within the previous `lookback` frames: the end of a
+downward stroke, which is what the demo annotates as the stroke time (the hand's lowest point). Hits of the two
+wrists within one frame of each other are one hit (a two-handed stroke). BC's own motion beats (minima of joint
+angular speed over every joint, fingers included) fire about 6 times per 34-frame window even in idle motion, so
+they cannot tell a stroke from a fidget: measured on the demo's val split, BC's detector gives the ground truth a
+beat F1 of 0.31 against 0.23 for a random window, the stroke-hit detector 0.6 against 0.17.
+
+A hit matches a stroke when they lie within
 `tolerance_frames` of each other; each beat matches at most one stroke and each stroke at most one beat (greedy in
 time order, which is a maximum matching for equal tolerance windows on a line). Only the frames after the seed
 frames where BC can detect a beat are scored: [n_seed, T - 2]; strokes and beats outside are ignored.
@@ -60,3 +68,23 @@ def beat_f1(beats: Sequence[np.ndarray], strokes: Sequence[np.ndarray], fps: flo
         m = match_beats(b, s, tol)
         tp, fp, fn = tp + m, fp + b.size - m, fn + s.size - m
     return BeatF1(tp, fp, fn)
+
+
+def stroke_hits(joints: np.ndarray, wrists: Sequence[int], fps: float, min_speed: float = 0.2,
+                lookback: int = 4) -> list[np.ndarray]:
+    """Per window of `joints` (N, T, J, 3; y down), the times (s from frame 0) of its stroke hits (module doc)."""
+    joints = np.asarray(joints, dtype=np.float64)
+    vy = np.gradient(joints[:, :, list(wrists), 1], axis=1) * fps            # (N, T, W) downward velocity
+    n, t = vy.shape[:2]
+    ends = (vy[:, :-1] > 0) & (vy[:, 1:] <= 0)                                # stroke ends at frame k + 1
+    peak = np.full(vy.shape, -np.inf)
+    for k in range(1, t):                                                     # max over frames k - lookback .. k - 1
+        peak[:, k] = vy[:, max(0, k - lookback):k].max(axis=1)
+    hit = np.zeros((n, t, vy.shape[2]), bool)
+    hit[:, 1:] = ends & (peak[:, 1:] >= min_speed)
+    out = []
+    for i in range(n):
+        frames = np.flatnonzero(hit[i].any(axis=1))
+        keep = frames[np.concatenate([[True], np.diff(frames) > 1])] if frames.size else frames
+        out.append(keep / fps)
+    return out

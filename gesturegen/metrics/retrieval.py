@@ -40,6 +40,20 @@ def _hit_rates(d_true: np.ndarray, d_others: np.ndarray, ks: Sequence[int]) -> n
     return np.stack([np.clip((k - less) / (tied + 1), 0.0, 1.0) for k in ks], axis=1)
 
 
+def _distinct_draws(size: int, rows: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """(rows, k) indices into range(size), each row k distinct values, uniform over such rows: draw with
+    replacement, then redraw the rows that repeat a value (rejection sampling, cheap when k << size); when k is
+    not small against size, the k smallest of `size` random keys per row instead."""
+    if k * k > 4 * size:    # P(no repeat) ~ exp(-k^2 / 2 size) would make rejection slow
+        return np.argpartition(rng.random((rows, size)), k - 1, axis=1)[:, :k]
+    idx = rng.integers(0, size, (rows, k))
+    while True:
+        dup = (np.diff(np.sort(idx, axis=1), axis=1) == 0).any(axis=1)
+        if not dup.any():
+            return idx
+        idx[dup] = rng.integers(0, size, (int(dup.sum()), k))
+
+
 def r_precision(speech_emb: np.ndarray, motion_emb: np.ndarray, video_ids: np.ndarray, rng: np.random.Generator,
                 pool: int = 32, ks: Sequence[int] = (1, 2, 3), trials: int = 1) -> dict[str, float]:
     """R-precision top-k among `pool` candidates (1 true + pool - 1 windows of other videos), averaged over queries
@@ -60,14 +74,16 @@ def r_precision(speech_emb: np.ndarray, motion_emb: np.ndarray, video_ids: np.nd
                                  f"for every query; video {v} has only {others[v].size} (n={n} windows in "
                                  f"{np.unique(vids).size} videos): evaluate more windows or lower the pool")
     hits = np.zeros(len(ks))
-    d_true = np.linalg.norm(s - m, axis=1)
+    # every speech-motion distance once (n x n), then each trial only gathers
+    sq = (s * s).sum(1)[:, None] + (m * m).sum(1)[None, :] - 2.0 * (s @ m.T)
+    dist = np.sqrt(np.maximum(sq, 0.0))
+    d_true = np.diagonal(dist).copy()
     queries = {v: np.flatnonzero(vids == v) for v in others}
     for _ in range(trials):
         idx = np.empty((n, pool - 1), dtype=np.int64)
         for v, rows in queries.items():   # per query: a uniform random subset of its video's others (no repeats)
-            keys = rng.random((rows.size, others[v].size))
-            idx[rows] = others[v][np.argpartition(keys, pool - 2, axis=1)[:, :pool - 1]]
-        d_others = np.linalg.norm(s[:, None, :] - m[idx], axis=2)
+            idx[rows] = others[v][_distinct_draws(others[v].size, rows.size, pool - 1, rng)]
+        d_others = np.take_along_axis(dist, idx, axis=1)
         hits += _hit_rates(d_true, d_others, ks).mean(0)
     return {f"top{k}": float(h / trials) for k, h in zip(ks, hits)}
 
