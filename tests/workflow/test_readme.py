@@ -58,8 +58,8 @@ def committed(path: str) -> str:
     return (ROOT / path).read_text()      # not a git checkout (e.g. an unpacked archive)
 
 
-BASELINE_KEYS = ["fgd_corrected", "kid_corrected", "fgd_faithful", "diversity_corrected", "bc_corrected", "bcgap",
-                 "beat_f1", "joint_mae"]
+BASELINE_KEYS = ["fgd_corrected", "kid_corrected", "fgd_faithful", "rprec_top3", "bcgap", "beat_f1", "lexical_acc",
+                 "speaker_acc", "bc_corrected", "diversity_corrected", "joint_mae"]
 
 
 def baseline_table(summary: list[dict]) -> str:
@@ -82,7 +82,7 @@ def baseline_table(summary: list[dict]) -> str:
     for split in dict.fromkeys(r["split"] for r in summary):
         controls = list(dict.fromkeys(r["control"] for r in summary if r["split"] == split))
         n = cells[(split, controls[0], "fgd_corrected")]["n_windows"]
-        lines.append(f"| {split} ({n} query windows) | " + " | ".join(BASELINE_KEYS) + " |")
+        lines.append(f"| {split} ({int(float(n))} query windows) | " + " | ".join(BASELINE_KEYS) + " |")
         lines.append("|---|" + "---|" * len(BASELINE_KEYS))
         lines += [f"| {c} | " + " | ".join(cell(cells.get((split, c, k))) for k in BASELINE_KEYS) + " |"
                   for c in controls]
