@@ -42,6 +42,22 @@ def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text())
 
 
+def read_model_config(directory: str | Path, fmt: str, version: int, writer: str,
+                      weights: str | None = "model.safetensors") -> tuple[dict, Path]:
+    """(config.json, the config's path) of a saved model folder, after checking that it (and the `weights` file,
+    when named) exists and that its format and version are `fmt` v`version`; errors name the file and `writer`."""
+    directory = Path(directory)
+    cfg_path = directory / "config.json"
+    need = ["config.json"] + ([weights] if weights else [])
+    if not all((directory / n).is_file() for n in need):
+        raise FileNotFoundError(f"{directory}: expected {' and '.join(need)} (written by {writer})")
+    info = read_json(cfg_path)
+    if info.get("format") != fmt or info.get("version") != version:
+        raise ValueError(f"{cfg_path}: format {info.get('format')!r} v{info.get('version')!r}, expected {fmt!r} "
+                         f"v{version}; re-run {writer}")
+    return info, cfg_path
+
+
 def file_digest(path: Path, chunk: int = 1 << 22) -> tuple[int, str]:
     """(size, blake2b hex) of a file, in one sequential read."""
     h = hashlib.blake2b()

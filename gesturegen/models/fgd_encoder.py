@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from gesturegen.io import read_model_config
+
 ENCODER_FORMAT = "gesturegen-fgd-encoder"
 ENCODER_VERSION = 1
 QUIRK_SLOPE = 1.0      # nn.LeakyReLU(True): the positional bool became negative_slope
@@ -382,14 +384,9 @@ def load_encoder(directory: str | Path, **overrides: Any) -> FeatureExtractor:
     from safetensors.torch import load_file
 
     directory = Path(directory)
-    cfg_path, weights = directory / "config.json", directory / "model.safetensors"
-    if not cfg_path.is_file() or not weights.is_file():
-        raise FileNotFoundError(f"{directory}: expected config.json and model.safetensors (written by "
-                                f"save_encoder / the train_fgd_encoder stage)")
-    info = json.loads(cfg_path.read_text())
-    if info.get("format") != ENCODER_FORMAT or info.get("version") != ENCODER_VERSION:
-        raise ValueError(f"{cfg_path}: format {info.get('format')!r} v{info.get('version')!r}, expected "
-                         f"{ENCODER_FORMAT!r} v{ENCODER_VERSION}")
+    weights = directory / "model.safetensors"
+    info, cfg_path = read_model_config(directory, ENCODER_FORMAT, ENCODER_VERSION,
+                                       "save_encoder / the train_fgd_encoder stage")
     if info.get("arch") not in _ARCHS:
         raise ValueError(f"{cfg_path}: unknown arch {info.get('arch')!r} (known: {sorted(_ARCHS)})")
     cls, cfg_cls = _ARCHS[info["arch"]]

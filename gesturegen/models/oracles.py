@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from gesturegen.data.annotations import AnnotationError, WindowAnnotations
+from gesturegen.io import read_model_config
 from gesturegen.models.sync_evaluator import STD_FLOOR, EvaluatorMismatchError, channel_stats
 
 ORACLES_FORMAT = "gesturegen-oracles"
@@ -184,13 +185,7 @@ def load_oracles(directory: str | Path, dataset: str | None = None) -> Oracles:
     from gesturegen.models.fgd_encoder import _load_strict
 
     directory = Path(directory)
-    cfg_path = directory / "config.json"
-    if not cfg_path.is_file():
-        raise FileNotFoundError(f"{directory}: no config.json (written by the train_oracles stage)")
-    info = json.loads(cfg_path.read_text())
-    if info.get("format") != ORACLES_FORMAT or info.get("version") != ORACLES_VERSION:
-        raise ValueError(f"{cfg_path}: format {info.get('format')!r} v{info.get('version')!r}, expected "
-                         f"{ORACLES_FORMAT!r} v{ORACLES_VERSION}; re-run train_oracles")
+    info, cfg_path = read_model_config(directory, ORACLES_FORMAT, ORACLES_VERSION, "train_oracles", weights=None)
     if dataset is not None and info.get("dataset") != dataset:
         raise EvaluatorMismatchError(
             f"{cfg_path}: these oracles were trained on dataset {info.get('dataset')!r}, not {dataset!r}; use "

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gesturegen.io import read_model_config
+
 EVALUATOR_FORMAT = "gesturegen-sync-evaluator"
 EVALUATOR_VERSION = 1
 STD_FLOOR = 1e-3   # a feature channel with a smaller train std is divided by this instead (constant channels)
@@ -201,14 +203,8 @@ def load_sync_evaluator(directory: str | Path, dataset: str | None = None) -> Sy
     from gesturegen.models.fgd_encoder import _load_strict
 
     directory = Path(directory)
-    cfg_path, weights = directory / "config.json", directory / "model.safetensors"
-    if not cfg_path.is_file() or not weights.is_file():
-        raise FileNotFoundError(f"{directory}: expected config.json and model.safetensors (written by the "
-                                f"train_sync_evaluator stage)")
-    info = json.loads(cfg_path.read_text())
-    if info.get("format") != EVALUATOR_FORMAT or info.get("version") != EVALUATOR_VERSION:
-        raise ValueError(f"{cfg_path}: format {info.get('format')!r} v{info.get('version')!r}, expected "
-                         f"{EVALUATOR_FORMAT!r} v{EVALUATOR_VERSION}; re-run train_sync_evaluator")
+    weights = directory / "model.safetensors"
+    info, cfg_path = read_model_config(directory, EVALUATOR_FORMAT, EVALUATOR_VERSION, "train_sync_evaluator")
     if dataset is not None and info.get("dataset") != dataset:
         raise EvaluatorMismatchError(
             f"{cfg_path}: this sync evaluator was trained on dataset {info.get('dataset')!r}, not {dataset!r}; use "
