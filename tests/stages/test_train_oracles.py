@@ -57,7 +57,7 @@ def test_event_crops_skip_events_mostly_outside_and_stay_inside_the_window(world
 
 def test_trains_both_oracles_and_reports_them(trained):
     head, rep = read_json(trained / "metrics.json"), read_json(trained / "report.json")
-    assert set(head) == {"lex_acc", "spk_acc", "device"} and len(json.dumps(head)) < 300
+    assert head == {"device": "cpu"}
     assert rep["available"] and rep["labels"] == list(LABELS) and rep["speakers"] == ["spk0", "spk1", "spk2"]
     lex, spk = rep["lexical"], rep["speaker"]
     assert lex["val_acc"] > 0.8 and lex["val_acc"] > lex["chance_majority"] + 0.1

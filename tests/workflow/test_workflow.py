@@ -14,7 +14,8 @@ import yaml
 from tests.conftest import ROOT, copy_repo
 
 BIN = Path(sys.executable).parent
-DOWNSTREAM = {"extract_features", "train_fgd_encoder", "evaluate_baselines"}   # of build_windows
+DOWNSTREAM = {"extract_features", "train_fgd_encoder", "train_sync_evaluator", "train_oracles",
+              "evaluate_baselines"}   # of build_windows
 
 
 def _env() -> dict:
@@ -117,10 +118,13 @@ if os.environ.get("GG_KILL_STAGE"):
 
 
 def _snapshot(root: Path, *paths: str) -> dict[str, bytes]:
+    """The bytes of every file under `paths`, except Snakemake's `.snakemake_timestamp` of a directory output (its
+    bookkeeping, which `--touch` creates; git- and DVC-ignored)."""
     out = {}
     for p in paths:
         path = root / p
-        files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else [path]
+        files = sorted(f for f in path.rglob("*") if f.is_file() and f.name != ".snakemake_timestamp") \
+            if path.is_dir() else [path]
         out |= {str(f.relative_to(root)): f.read_bytes() for f in files}
     return out
 
