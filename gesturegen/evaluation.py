@@ -231,14 +231,20 @@ def prepare_split(split: EvalSplit, features: Callable[[np.ndarray], np.ndarray]
     return SplitContext(split, real, onsets, features(real), joints, parts)
 
 
-def _per_window_paired(ctx: SplitContext, gen: np.ndarray, gen_feats: np.ndarray, mean_dir_vec: np.ndarray,
-                       skeleton: Skeleton, n_seed: int, chunk: int = 256) -> dict[str, np.ndarray]:
+def _joints(gen: np.ndarray, mean_dir_vec: np.ndarray, skeleton: Skeleton, chunk: int = 256) -> np.ndarray:
+    """Joint positions (float64) of every window, computed once per generated set, `chunk` windows at a time."""
+    return np.concatenate([joints_from_vectors(gen[i:i + chunk], mean_dir_vec, skeleton)
+                           for i in range(0, gen.shape[0], chunk)])
+
+
+def _per_window_paired(ctx: SplitContext, gen_joints: np.ndarray, gen_feats: np.ndarray, n_seed: int,
+                       chunk: int = 256) -> dict[str, np.ndarray]:
     """feat_D, joint MAE (after the seed frames) and acceleration difference of each window against its own real
     window; the mean over any subset of windows is then the published metric of that subset."""
-    n = gen.shape[0]
+    n = gen_joints.shape[0]
     mae, acc = np.empty(n), np.empty(n)
     for i in range(0, n, chunk):
-        joints = joints_from_vectors(gen[i:i + chunk], mean_dir_vec, skeleton)
+        joints = gen_joints[i:i + chunk]
         real = ctx.real_joints[i:i + chunk].astype(np.float64)
         mae[i:i + chunk] = np.abs(joints[:, n_seed:] - real[:, n_seed:]).mean(axis=(1, 2, 3))
         d2 = np.diff(real, n=2, axis=1) - np.diff(joints, n=2, axis=1)
@@ -279,7 +285,9 @@ def score_motion(ctx: SplitContext, gen: np.ndarray, name: str, run_seed: int,
     bc_other = float(np.nanmean(shuffled)) if np.isfinite(shuffled).any() else float("nan")
     bc_gap = float(bc_score(own_g, sequential=False).score) - bc_other
     cross_video = 1.0 - same / (s.bcgap_derangements * n)
-    paired = None if is_ground_truth else _per_window_paired(ctx, gen, gen_feats, mean_dir_vec, skeleton, s.n_seed)
+    # joints once per generated set: the paired errors and the stroke hits of beat F1 share them
+    gen_joints = ctx.real_joints if is_ground_truth else _joints(gen, mean_dir_vec, skeleton)
+    paired = None if is_ground_truth else _per_window_paired(ctx, gen_joints, gen_feats, s.n_seed)
 
     # faithful: the whole split as the published evaluator sees it
     n_f = faithful_batches(n, s.batch_size)
@@ -318,7 +326,6 @@ def score_motion(ctx: SplitContext, gen: np.ndarray, name: str, run_seed: int,
             row.update({m: float(v[query].mean()) for m, v in paired.items()})
         if ann is not None:
             if hits is None:
-                gen_joints = ctx.real_joints if is_ground_truth else joints_from_vectors(gen, mean_dir_vec, skeleton)
                 hits = stroke_hits(gen_joints, skeleton.wrists, s.fps)
             f = beat_f1([hits[i] for i in query], [ann.strokes[i] for i in query], s.fps, gen.shape[1], s.n_seed,
                         s.beat_tolerance_frames)

@@ -51,11 +51,17 @@ def read_model_config(directory: str | Path, fmt: str, version: int, writer: str
     need = ["config.json"] + ([weights] if weights else [])
     if not all((directory / n).is_file() for n in need):
         raise FileNotFoundError(f"{directory}: expected {' and '.join(need)} (written by {writer})")
-    info = read_json(cfg_path)
+    return check_format(read_json(cfg_path), cfg_path, fmt, version, writer), cfg_path
+
+
+def check_format(info: dict, path: Path, fmt: str, version: int, writer: str,
+                 error: type[Exception] = ValueError) -> dict:
+    """`info` (read from `path`) when its "format" and "version" are `fmt` v`version`; else `error` naming the
+    file, what it says, what was expected and that `writer` rewrites it."""
     if info.get("format") != fmt or info.get("version") != version:
-        raise ValueError(f"{cfg_path}: format {info.get('format')!r} v{info.get('version')!r}, expected {fmt!r} "
-                         f"v{version}; re-run {writer}")
-    return info, cfg_path
+        raise error(f"{path}: format {info.get('format')!r} v{info.get('version')!r}, expected {fmt!r} v{version}; "
+                    f"re-run {writer}")
+    return info
 
 
 def file_digest(path: Path, chunk: int = 1 << 22) -> tuple[int, str]:

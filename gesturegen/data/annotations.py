@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gesturegen.io import read_json, write_json
+from gesturegen.io import check_format, read_json, write_json
 
 RECORD_FIELD = "annotations"
 ANNOTATIONS_FORMAT = "gesturegen-window-annotations"
@@ -50,18 +50,6 @@ class WindowAnnotations:
     speakers: tuple[str, ...]         # sorted speaker ids
     labels: tuple[str, ...]           # sorted lexical labels (every label that the dataset's generator can emit)
 
-    def subset(self, rows: np.ndarray) -> WindowAnnotations:
-        """The annotations of windows `rows` (renumbered 0 … len(rows) - 1)."""
-        rows = np.asarray(rows, dtype=np.int64)
-        # a window picked twice keeps one copy of its events per pick
-        parts = []
-        for i, r in enumerate(rows):
-            e = self.events[self.events["window"] == int(r)]
-            if len(e):
-                parts.append(e.assign(window=i))
-        ev = pd.concat(parts, ignore_index=True) if parts else self.events.iloc[:0].copy()
-        return WindowAnnotations(len(rows), tuple(self.strokes[int(r)] for r in rows), ev, self.speaker[rows],
-                                 self.speakers, self.labels)
 
 
 def write_window_annotations(split_dir: Path, n_windows: int, strokes: list[tuple[int, float]],
@@ -92,10 +80,8 @@ def load_window_annotations(split_dir: str | Path) -> WindowAnnotations | None:
     meta_file = folder / "meta.json"
     if not meta_file.is_file():
         raise AnnotationError(f"{folder}: no meta.json; the folder is incomplete, re-run build_windows")
-    meta = read_json(meta_file)
-    if meta.get("format") != ANNOTATIONS_FORMAT or meta.get("version") != ANNOTATIONS_VERSION:
-        raise AnnotationError(f"{meta_file}: format {meta.get('format')!r} v{meta.get('version')!r}, expected "
-                              f"{ANNOTATIONS_FORMAT!r} v{ANNOTATIONS_VERSION}; re-run build_windows")
+    meta = check_format(read_json(meta_file), meta_file, ANNOTATIONS_FORMAT, ANNOTATIONS_VERSION, "build_windows",
+                        AnnotationError)
     n = int(meta["n_windows"])
     try:
         st = pd.read_csv(folder / "strokes.csv")

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gesturegen.io import file_digest, read_json
+from gesturegen.io import check_format, file_digest, read_json
 
 WINDOWS_FORMAT = "gesturegen-windows"
 WINDOWS_VERSION = 3
@@ -249,10 +249,7 @@ def read_meta(folder: Path, fmt: str, version: int, arrays: tuple[str, ...], sta
     meta_path = folder / "meta.json"
     if not meta_path.is_file():
         raise FileNotFoundError(f"{folder}: no meta.json; is this a {stage} split folder? Run {stage}")
-    meta = read_json(meta_path)
-    if meta.get("format") != fmt or meta.get("version") != version:
-        raise error(f"{meta_path}: format {meta.get('format')!r} v{meta.get('version')!r}, expected {fmt!r} "
-                    f"v{version}; re-run {stage}")
+    meta = check_format(read_json(meta_path), meta_path, fmt, version, stage, error)
     if sorted(meta.get("checksums") or {}) != sorted(arrays):
         raise integrity_error(f"{meta_path}: no checksums for {list(arrays)}; re-run {stage}")
     return meta
