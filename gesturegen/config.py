@@ -185,10 +185,55 @@ class TrainOraclesParams:
 
 
 @dataclass(frozen=True)
-class VQVAEParams:
-    """Reserved for the VQ-VAE issue (the section exists so `-S vqvae.*` has a home)."""
-    codebook_size: int = 1024
+class VQVAEModelParams:
+    """One dataset's VQ-VAE size and training length (chosen per dataset by measurement: README)."""
+    width: int = 128                 # channels of every encoder/decoder conv
+    faithful_width: bool = False     # the original's slip: width = codebook_size (TED 1024, AQGT 512)
+    codebook_size: int = 512
+    epochs: int = 12
+    batch_size: int = 64
+
+
+@dataclass(frozen=True)
+class ContrastiveParams:
+    """The contrastive terms on the latent steps (gesturegen.models.contrastive)."""
+    mode: Literal["off", "faithful", "infonce"] = "infonce"
+    weight: float = 5e-7             # faithful: weight of text + audio + style (the original)
+    tau: float = 0.01                # faithful: text/audio temperature (style: 1, as the original)
+    weight_text: float = 0.1         # infonce weights and temperatures
+    weight_audio: float = 0.1
+    weight_style: float = 0.05
+    tau_speech: float = 0.1
+    tau_style: float = 0.2
+    head_hidden: int = 128           # infonce: hidden channels of the trained feature projections
+
+
+@dataclass(frozen=True)
+class TrainVQVAEParams:
+    """The per-part VQ-VAEs with contrastive learning (one run per dataset x part)."""
+    models: dict[str, VQVAEModelParams] = field(default_factory=dict)   # per dataset
     code_dim: int = 512
+    latent_norm: Literal["faithful", "vector"] = "vector"
+    mu: float = 0.99
+    # a code is reset when its EMA count of assignments per step falls below this (the original: 1.0)
+    reset_below: float = 1.0
+    commit_weight: float = 0.001
+    lr: float = 0.0002
+    beta1: float = 0.9
+    beta2: float = 0.99
+    weight_decay: float = 0.0
+    # MultiStepLR as the original (milestones 100, 200, 300, 400 of 500 epochs, gamma 0.5), as fractions of epochs
+    milestones: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8)
+    gamma: float = 0.5
+    contrastive: ContrastiveParams = field(default_factory=ContrastiveParams)
+    retrieval_pool: int = 32         # val retrieval from the latent slots: 1 true + pool - 1 of other videos
+
+    def model_for(self, dataset: str) -> VQVAEModelParams:
+        try:
+            return self.models[dataset]
+        except KeyError:
+            raise ParamsError(f"train_vqvae.models: no entry for dataset {dataset!r} (have {sorted(self.models)}); "
+                              f"add one (width, faithful_width, codebook_size, epochs, batch_size)") from None
 
 
 @dataclass(frozen=True)
@@ -213,7 +258,7 @@ class Params:
     evaluate_baselines: EvaluateBaselinesParams
     train_sync_evaluator: TrainSyncEvaluatorParams
     train_oracles: TrainOraclesParams
-    vqvae: VQVAEParams
+    train_vqvae: TrainVQVAEParams
     diffusion: DiffusionParams
 
     def __post_init__(self) -> None:

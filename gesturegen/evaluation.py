@@ -366,6 +366,37 @@ def run_controls(splits: Sequence[EvalSplit], train_dir_vec: np.ndarray, train_v
     return rows
 
 
+def run_generator(splits: Sequence[EvalSplit], generate: Callable[[EvalSplit], np.ndarray], name: str,
+                  train_videos: np.ndarray, features: Callable[[np.ndarray], np.ndarray], skeleton: Skeleton,
+                  mean_dir_vec: np.ndarray, constants: dict, s: EvalSettings, seed: int, run_seeds: Sequence[int],
+                  scorers: Sequence[Scorer] = (), progress: Callable | None = None,
+                  deterministic: bool = True, contexts: dict[str, SplitContext] | None = None) -> list[dict]:
+    """The rows of a model's motion on every split, as run_controls gives a control's: `generate(split)` returns
+    (N, T, D) mean-subtracted motion for every window of the split (the seed frames are set to the real ones here,
+    as the protocol gives them to every generator). A deterministic generator (a reconstruction) is called once
+    per split; otherwise once per run seed. `contexts`: splits already prepared (prepare_split with these
+    run_seeds), by name."""
+    for sp in splits:
+        check_disjoint_videos(sp.name, sp.videos, train_videos)
+    jobs = [(sp, rs) for sp in splits for rs in run_seeds]
+    rows: list[dict] = []
+    ctx: SplitContext | None = None
+    gen: np.ndarray | None = None
+    for sp, run_seed in (progress(jobs) if progress else jobs):
+        if ctx is None or ctx.split is not sp:
+            ctx = (contexts or {}).get(sp.name) or prepare_split(sp, features, skeleton, mean_dir_vec, s, seed,
+                                                                 run_seeds)
+            gen = None
+        if gen is None or not deterministic:
+            gen = np.array(generate(sp), dtype=np.float32, copy=True)
+            if gen.shape != ctx.real.shape:
+                raise EvaluationError(f"{name} on {sp.name!r}: motion of shape {gen.shape}, the split is "
+                                      f"{ctx.real.shape}")
+            gen[:, :s.n_seed] = ctx.real[:, :s.n_seed]
+        rows += score_motion(ctx, gen, name, run_seed, features, skeleton, mean_dir_vec, constants, s, seed, scorers)
+    return rows
+
+
 # --- summary --------------------------------------------------------------------------------------------------
 
 def summarize(values: np.ndarray) -> dict:

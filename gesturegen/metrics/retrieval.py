@@ -92,3 +92,51 @@ def multimodal_distance(speech_emb: np.ndarray, motion_emb: np.ndarray) -> float
     """Mean Euclidean distance between each window's speech embedding and its motion embedding."""
     s, m = _check(speech_emb, motion_emb)
     return float(np.linalg.norm(s - m, axis=1).mean())
+
+
+def retrieval_ranks(query: np.ndarray, candidates: np.ndarray, video_ids: np.ndarray, rng: np.random.Generator,
+                    pool: int = 32, trials: int = 1) -> np.ndarray:
+    """Rank (1 = best) of each query's own candidate among `pool` candidates by cosine similarity: its own and
+    pool - 1 drawn from windows of other videos (as r_precision); ties count as half a place. Returns (n, trials)."""
+    q, c = _check(query, candidates)
+    q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+    c = c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
+    vids = np.asarray(video_ids)
+    n = q.shape[0]
+    if vids.shape != (n,) or pool < 2 or trials < 1:
+        raise RetrievalError(f"retrieval_ranks: video_ids ({n},), pool >= 2 and trials >= 1 needed; got "
+                             f"{vids.shape}, {pool}, {trials}")
+    sim = q @ c.T
+    own = np.diagonal(sim).copy()
+    ranks = np.empty((n, trials))
+    groups = {v: (np.flatnonzero(vids == v), np.flatnonzero(vids != v)) for v in np.unique(vids)}
+    for v, (rows, others) in groups.items():
+        if others.size < pool - 1:
+            raise RetrievalError(f"retrieval among {pool} needs {pool - 1} windows of other videos per query; video "
+                                 f"{v} has {others.size}: evaluate more windows or lower the pool")
+    for t in range(trials):
+        for v, (rows, others) in groups.items():
+            idx = others[_distinct_draws(others.size, rows.size, pool - 1, rng)]
+            s_o = np.take_along_axis(sim[rows], idx, axis=1)
+            tol = TIE_TOL * np.maximum(1.0, np.abs(own[rows]))[:, None]
+            better = (s_o > own[rows, None] + tol).sum(1)
+            tied = (np.abs(s_o - own[rows, None]) <= tol).sum(1)
+            ranks[rows, t] = 1 + better + 0.5 * tied
+    return ranks
+
+
+def recall_summary(ranks: np.ndarray, video_ids: np.ndarray, ks: Sequence[int] = (1, 5)) -> dict[str, float | None]:
+    """R@k and median rank of retrieval_ranks, with 95 % CIs of R@k over videos (each video's mean hit rate is one
+    replicate: windows of one video are not independent)."""
+    from gesturegen.metrics.motion import mean_ci95
+
+    vids = np.asarray(video_ids)
+    out: dict[str, float | None] = {"median_rank": float(np.median(ranks))}
+    for k in ks:
+        hit = (ranks <= k).mean(1)
+        per_video = np.array([hit[vids == v].mean() for v in np.unique(vids)])
+        mean = float(hit.mean())
+        half = mean_ci95(per_video)[1] if per_video.size > 1 else float("nan")
+        out[f"r{k}"] = round(mean, 6)
+        out[f"r{k}_ci95"] = round(float(half), 6) if np.isfinite(half) else None
+    return out

@@ -36,12 +36,16 @@ def _distributed() -> bool:
 
 
 class QuantizeEMAReset(nn.Module):
-    def __init__(self, codebook_size: int, code_dim: int, mu: float = 0.99, seed: int = 0):
+    def __init__(self, codebook_size: int, code_dim: int, mu: float = 0.99, seed: int = 0,
+                 reset_below: float = 1.0):
         super().__init__()
         if codebook_size < 2 or code_dim < 1 or not 0.0 < mu < 1.0:
             raise ValueError(f"quantizer: codebook_size >= 2, code_dim >= 1 and 0 < mu < 1 needed, got "
                              f"{codebook_size}, {code_dim}, {mu}")
         self.codebook_size, self.code_dim, self.mu, self.seed = codebook_size, code_dim, mu, seed
+        # a code whose EMA count (assignments per step) is below this is dead and reset; the original's 1.0 resets
+        # nearly every code at every step when a batch has fewer vectors than codes (LDMC: 128 vs 1024)
+        self.reset_below = reset_below
         self.register_buffer("codebook", torch.zeros(codebook_size, code_dim))
         self.register_buffer("code_sum", torch.zeros(codebook_size, code_dim))
         self.register_buffer("code_count", torch.zeros(codebook_size))
@@ -86,7 +90,7 @@ class QuantizeEMAReset(nn.Module):
         rand = self._rank0(self._tile(x)[: self.codebook_size].clone())
         self.code_sum.mul_(self.mu).add_(code_sum, alpha=1.0 - self.mu)
         self.code_count.mul_(self.mu).add_(code_count, alpha=1.0 - self.mu)
-        alive = (self.code_count >= 1.0).unsqueeze(1).to(x.dtype)
+        alive = (self.code_count >= self.reset_below).unsqueeze(1).to(x.dtype)
         update = self.code_sum / self.code_count.clamp_min(1e-12).unsqueeze(1)
         self.codebook.copy_(alive * update + (1.0 - alive) * rand)
         self.updates.add_(1)
@@ -102,8 +106,8 @@ class QuantizeEMAReset(nn.Module):
         return F.embedding(indices, self.codebook)
 
     def dead_codes(self) -> int:
-        """Codes whose EMA count is below 1: the ones the next training step would reset."""
-        return int((self.code_count < 1.0).sum()) if bool(self.initted) else self.codebook_size
+        """Codes whose EMA count is below `reset_below`: the ones the next training step would reset."""
+        return int((self.code_count < self.reset_below).sum()) if bool(self.initted) else self.codebook_size
 
     def forward(self, x: torch.Tensor) -> Quantized:
         """Quantise rows x (N, C); in training mode, initialise (first call) and update the codebook first."""

@@ -59,6 +59,7 @@ class VQVAEConfig:
     depth: int = 6
     dilation_growth: int = 3
     mu: float = 0.99
+    reset_below: float = 1.0       # EMA count under which a code is reset (the original: 1.0)
     latent_norm: Literal["faithful", "vector"] = "vector"
     quantizer_seed: int = 0
 
@@ -149,7 +150,8 @@ class VQVAE(nn.Module):
         self.config = config
         self.encoder = Encoder(config)
         self.norm = nn.LayerNorm(config.code_dim)
-        self.quantizer = QuantizeEMAReset(config.codebook_size, config.code_dim, config.mu, config.quantizer_seed)
+        self.quantizer = QuantizeEMAReset(config.codebook_size, config.code_dim, config.mu, config.quantizer_seed,
+                                          config.reset_below)
         self.decoder = Decoder(config)
         self.info: dict[str, Any] = {}
 

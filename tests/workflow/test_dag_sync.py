@@ -24,7 +24,7 @@ def _norm(cmd: str) -> str:
 
 
 def snakemake_jobs(root: Path = ROOT) -> dict[tuple[str, str], dict]:
-    """(rule, dataset or '') -> {cmd, inputs, outputs}, from a forced dry run."""
+    """(rule, dataset or <dataset>-<part> or '') -> {cmd, inputs, outputs}, from a forced dry run."""
     out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-F", "-p", "--nocolor"], cwd=root,
                          check=True, capture_output=True, text=True).stdout
     jobs, cur, field = {}, None, None
@@ -47,7 +47,8 @@ def snakemake_jobs(root: Path = ROOT) -> dict[tuple[str, str], dict]:
         elif s.startswith("Shell command:"):
             if cur["rule"] != "all":
                 cur["cmd"] = _norm(s.split(":", 1)[1])
-                jobs[(cur["rule"], cur["wildcards"].get("dataset", ""))] = cur
+                wc = cur["wildcards"]       # DVC names matrix items <dataset>-<part>
+                jobs[(cur["rule"], "-".join(wc[k] for k in ("dataset", "part") if k in wc))] = cur
             cur = None
     return jobs
 
@@ -101,7 +102,8 @@ def compare(root: Path = ROOT) -> list[str]:
             if job["kept"] != job["output"]:
                 problems.append(f"{key}: outputs not kept on failure by {tool}: {sorted(job['output'] - job['kept'])}")
         rule_params = params[key[0]]
-        wildcards = SimpleNamespace(dataset=key[1])
+        dataset, _, part = key[1].partition("-")
+        wildcards = SimpleNamespace(dataset=dataset, part=part)
         dvc_tops = {p.split(".")[0] for p in d["params"]}
         if dvc_tops != set(rule_params):
             problems.append(f"{key} params differ: snakemake {sorted(rule_params)}, dvc.yaml {d['params']}")

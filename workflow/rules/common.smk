@@ -19,6 +19,7 @@ with open("params.yaml") as _fh:
 
 DATASETS = list(PARAMS.datasets)
 SPLITS = ["train", "val", "test"]
+PARTS = ["body", "hand"]   # the VQ-VAE / diffusion parts (dvc.yaml: the matrix of train_vqvae, extract_codes)
 # a split's LMDB in our raw format: the data and its digest sidecar (gesturegen.data.rawformat); rules depend on the
 # files, not on the folders, so that Snakemake sees a file replaced inside a dataset folder
 RAW_FILES = ["data.mdb", "digest.json"]

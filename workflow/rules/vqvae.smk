@@ -1,0 +1,67 @@
+# The per-part VQ-VAEs and their codebook indices, one job per dataset x part. Mirrors the same stages in dvc.yaml
+# (matrix over datasets and parts; DVC names them train_vqvae@<dataset>-<part>).
+
+
+wildcard_constraints:
+    part="body|hand",
+
+
+rule train_vqvae:
+    input:
+        "results/build_windows/{dataset}/windows",
+        "results/extract_features/{dataset}/features",
+        "results/train_fgd_encoder/{dataset}/encoder",
+        "results/train_sync_evaluator/{dataset}/evaluator",
+        "results/train_oracles/{dataset}/oracles",
+        "results/evaluate_baselines/{dataset}/summary.csv",
+        "stages/train_vqvae.py",
+    output:
+        model=update(directory("results/train_vqvae/{dataset}-{part}/model")),
+        curves=update(directory("results/train_vqvae/{dataset}-{part}/dvclive/plots/metrics")),
+        summary=update("results/train_vqvae/{dataset}-{part}/summary.csv"),
+        report=update("results/train_vqvae/{dataset}-{part}/report.json"),
+        metrics=update("results/train_vqvae/{dataset}-{part}/metrics.json"),
+    params:
+        seed=config["seed"],
+        compute=config["compute"],
+        train_vqvae=config["train_vqvae"],
+        evaluate_baselines=config["evaluate_baselines"],
+    log:
+        "logs/train_vqvae/{dataset}-{part}.log",
+    threads: THREADS
+    conda:
+        ENV
+    shell:
+        "python -m stages.train_vqvae --dataset {wildcards.dataset} --part {wildcards.part} "
+        "--windows results/build_windows/{wildcards.dataset}/windows "
+        "--features results/extract_features/{wildcards.dataset}/features "
+        "--encoder results/train_fgd_encoder/{wildcards.dataset}/encoder "
+        "--sync results/train_sync_evaluator/{wildcards.dataset}/evaluator "
+        "--oracles results/train_oracles/{wildcards.dataset}/oracles "
+        "--baselines results/evaluate_baselines/{wildcards.dataset}/summary.csv "
+        "--out-dir results/train_vqvae/{wildcards.dataset}-{wildcards.part} 2>&1 | tee {log}"
+
+
+rule extract_codes:
+    input:
+        "results/build_windows/{dataset}/windows",
+        "results/train_vqvae/{dataset}-{part}/model",
+        "stages/extract_codes.py",
+    output:
+        codes=update(directory("results/extract_codes/{dataset}-{part}/codes")),
+        plots=update(directory("results/extract_codes/{dataset}-{part}/plots")),
+        report=update("results/extract_codes/{dataset}-{part}/report.json"),
+        metrics=update("results/extract_codes/{dataset}-{part}/metrics.json"),
+    params:
+        seed=config["seed"],
+        compute=config["compute"],
+    log:
+        "logs/extract_codes/{dataset}-{part}.log",
+    threads: THREADS
+    conda:
+        ENV
+    shell:
+        "python -m stages.extract_codes --dataset {wildcards.dataset} --part {wildcards.part} "
+        "--windows results/build_windows/{wildcards.dataset}/windows "
+        "--model results/train_vqvae/{wildcards.dataset}-{wildcards.part}/model "
+        "--out-dir results/extract_codes/{wildcards.dataset}-{wildcards.part} 2>&1 | tee {log}"
