@@ -105,3 +105,110 @@ def save(fig, path, dpi: int = 100) -> None:
     """Save and close (Agg figures otherwise pile up in long runs)."""
     fig.savefig(path, dpi=dpi, format="png")
     _pyplot().close(fig)
+
+
+# --- codebook usage (extract_codes) -----------------------------------------------------------------------------
+
+def usage_figure(counts: np.ndarray, dataset: str, part: str, split: str):
+    """Code usage of one split, overall and per latent step: counts sorted by frequency (rank on x), log y; codes
+    never used are counted in each panel's title (a log axis cannot show zeros)."""
+    plt = _pyplot()
+    counts = np.asarray(counts)
+    panels = [("all steps", counts.sum(0))] + [(f"latent step {s}", c) for s, c in enumerate(counts)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.4), squeeze=False, sharey=True)
+    for ax, (name, c) in zip(axes.flat, panels):
+        used = np.sort(c[c > 0])[::-1]
+        ax.bar(np.arange(used.size), used, width=1.0, color="tab:blue" if name == "all steps" else "tab:orange")
+        ax.set_yscale("log")
+        ax.set_title(f"{name}: {used.size} of {c.size} codes used", fontsize=9)
+        ax.set_xlabel("code rank (most used first)", fontsize=8)
+    axes.flat[0].set_ylabel("windows using the code (count, log)", fontsize=8)
+    fig.suptitle(f"{dataset} {part}: code usage on {split} ({int(counts[0].sum())} windows)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def perplexity_figure(perplexities: dict[str, dict], codebook_size: int, dataset: str, part: str):
+    """Perplexity (effective number of codes) per latent step and overall, one bar per split.
+    perplexities: {split: {"steps": [p per step], "overall": p}}."""
+    plt = _pyplot()
+    splits = list(perplexities)
+    n_steps = len(next(iter(perplexities.values()))["steps"]) if splits else 0
+    names = [f"step {s}" for s in range(n_steps)] + ["all steps"]
+    fig, ax = plt.subplots(figsize=(1.6 * len(names) + 2, 3.8))
+    width = 0.8 / max(len(splits), 1)
+    x = np.arange(len(names))
+    for i, split in enumerate(splits):
+        vals = [np.nan if v is None else v for v in [*perplexities[split]["steps"], perplexities[split]["overall"]]]
+        ax.bar(x + i * width - 0.4 + width / 2, vals, width, label=split)
+    ax.set_xticks(x, names)
+    ax.set_xlabel("latent step")
+    ax.set_ylabel("perplexity (effective codes in use)")
+    ax.legend(fontsize=8)
+    ax.set_title(f"{dataset} {part}: code perplexity per split (codebook size {codebook_size})", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _category_colors(labels: np.ndarray, grey: str | None) -> tuple[list[str], np.ndarray]:
+    names = sorted(set(labels.tolist()), key=lambda s: (s == grey, s))
+    cmap = _pyplot().get_cmap("tab10" if len(names) <= 10 else "tab20")
+    table = {n: ("0.7" if n == grey else cmap(i % cmap.N)) for i, n in enumerate(names)}
+    return names, np.array([table[s] for s in labels.tolist()], dtype=object)
+
+
+def embedding_figure(points: Sequence[np.ndarray], rows: Sequence[tuple[str, np.ndarray]], method: str,
+                     dataset: str, part: str, split: str, grey: str = "none"):
+    """One panel per latent slot (columns) and colouring (rows): points[s] (n, 2) the slot's 2-D embedding; rows
+    (name, per-point category labels); the category `grey` drawn grey; a legend when there are at most 20."""
+    plt = _pyplot()
+    n_slots = len(points)
+    fig, axes = plt.subplots(len(rows), n_slots, figsize=(3.3 * n_slots + 1.6, 3.2 * len(rows)), squeeze=False)
+    for r, (name, labels) in enumerate(rows):
+        labels = np.asarray(labels).astype(str)
+        names, colors = _category_colors(labels, grey)
+        for s, (ax, xy) in enumerate(zip(axes[r], points)):
+            ax.scatter(xy[:, 0], xy[:, 1], c=list(colors), s=6, lw=0)
+            ax.set_title(f"latent slot {s}; colour: {name}", fontsize=8)
+            ax.set_xlabel(f"{method} 1 (a.u.)", fontsize=7)
+            ax.set_ylabel(f"{method} 2 (a.u.)", fontsize=7)
+            ax.tick_params(labelsize=6)
+        if len(names) <= 20:
+            handles = [plt.Line2D([], [], ls="", marker="o", color=colors[labels == n][0], label=n) for n in names]
+            axes[r, -1].legend(handles=handles, fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    n = len(points[0]) if n_slots else 0
+    fig.suptitle(f"{dataset} {part}: {method} of the pre-quantisation latents, {split} ({n} windows)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def skeleton_frames_figure(joints: np.ndarray, bones: Sequence[tuple[int, int]], titles: Sequence[str],
+                           frames: Sequence[int], dataset: str, part: str, spine: tuple[int, int] = (0, 1)):
+    """A grid of skeleton drawings (2-D front projection, x right, up = the spine's direction): one row per motion
+    joints[i] (n_frames_shown, J, 3), one column per shown frame (`frames`: their indices, for the labels)."""
+    plt = _pyplot()
+    joints = np.asarray(joints)
+    n, f = joints.shape[:2]
+    up = 1.0 if np.mean(joints[..., spine[1], 1] - joints[..., spine[0], 1]) >= 0 else -1.0
+    xy = np.stack([joints[..., 0], up * joints[..., 1]], -1)
+    lo, hi = xy.reshape(-1, 2).min(0), xy.reshape(-1, 2).max(0)
+    pad = 0.05 * float((hi - lo).max() or 1.0)
+    fig, axes = plt.subplots(n, f, figsize=(1.6 * f + 0.4, 1.9 * n + 0.6), squeeze=False)
+    for i in range(n):
+        for j in range(f):
+            ax = axes[i, j]
+            for p, c in bones:
+                if p >= 0:
+                    ax.plot(xy[i, j, [p, c], 0], xy[i, j, [p, c], 1], color="tab:blue", lw=1)
+            ax.set_xlim(lo[0] - pad, hi[0] + pad)
+            ax.set_ylim(lo[1] - pad, hi[1] + pad)
+            ax.set_aspect("equal")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == n - 1:
+                ax.set_xlabel(f"frame {frames[j]}", fontsize=7)
+        axes[i, 0].set_ylabel(titles[i], fontsize=6)
+    fig.suptitle(f"{dataset} {part}: the most frequent code tuples decoded (other part at the mean pose; "
+                 f"front view)", fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / fig.get_figheight()))
+    return fig
