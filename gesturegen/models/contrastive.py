@@ -85,20 +85,19 @@ class ContrastiveTerms:
 
 
 def faithful_loss(g: torch.Tensor, o: torch.Tensor, mask: torch.Tensor, tau: float) -> torch.Tensor | None:
-    """The original's sim-loss (module docstring); None when no row has a negative (original: ±inf)."""
-    s = F.normalize(g, dim=-1) @ F.normalize(o, dim=-1).t() / tau
+    """The original's sim-loss (module docstring), rows g[a] against all o[b]. Rows without a negative (the
+    original's ±inf) or without a positive are left out of the mean; None when no row is left."""
+    s = F.normalize(g, dim=-1) @ F.normalize(o, dim=-1).t() / tau        # (B, B) S[a, b] = cos(g[a], o[b]) / τ
     m = mask.to(torch.bool)
     neg = ~m
     rows = neg.any(1) & m.any(1)
     if not bool(rows.any()):
         return None
     minus_inf = torch.finfo(s.dtype).min
-    log_p = torch.logsumexp(s.masked_fill(~m, minus_inf), dim=1)
-    log_n = torch.logsumexp(s.masked_fill(~neg, minus_inf), dim=1)
+    log_p = torch.logsumexp(s.masked_fill(neg, minus_inf), dim=1)        # log P_a without overflowing e^(1/τ)
+    log_n = torch.logsumexp(s.masked_fill(m, minus_inf), dim=1)          # log N_a
     per_row = -m.sum(1).to(s.dtype) * (log_p - log_n)
-    if not bool(rows.all()):              # the original would be ±inf here: leave those rows out, counted upstream
-        return None
-    return per_row.mean()
+    return per_row[rows].mean()
 
 
 def info_nce(a: torch.Tensor, b: torch.Tensor, video_ids: torch.Tensor, tau: float) -> torch.Tensor | None:

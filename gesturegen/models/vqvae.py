@@ -190,7 +190,7 @@ class VQVAE(nn.Module):
         if indices.dim() != 2 or indices.shape[1] != self.config.n_latent:
             raise VQVAEMismatchError(f"VQ-VAE: expected code indices (B, {self.config.n_latent}), got "
                                      f"{tuple(indices.shape)}")
-        if int(indices.min()) < 0 or int(indices.max()) >= self.config.codebook_size:
+        if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= self.config.codebook_size):
             raise VQVAEMismatchError(f"VQ-VAE: code indices outside [0, {self.config.codebook_size})")
         return self.decoder(self.quantizer.dequantize(indices))
 
@@ -252,6 +252,9 @@ def save_vqvae(model: VQVAE, directory: str | Path, info: dict[str, Any]) -> Pat
     """`<directory>/model.safetensors` (weights and quantizer buffers) + `config.json` (format, config, info)."""
     from safetensors.torch import save_file
 
+    reserved = sorted({"format", "version", "config"} & set(info))
+    if reserved:
+        raise ValueError(f"save_vqvae: info keys {reserved} are reserved (written from the model)")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
