@@ -21,14 +21,29 @@ import time
 
 from _table import print_table  # benchmarks/, on sys.path when run as a script
 
-# name -> (width, codebook size, batch, latent normalisation, the original code's samples/s from perf-floors.md)
-CONFIGS = {
-    "original TED body (W = codebook)": (1024, 1024, 32, "faithful", 6.8),
-    "original architecture, W 512": (512, 1024, 32, "faithful", 24.0),
-    "candidate W 256": (256, 512, 64, "vector", None),
-    "candidate W 128": (128, 512, 64, "vector", None),
-    "candidate W 64": (64, 512, 64, "vector", None),
+# name -> (skeleton, width, codebook size, code_dim, batch, latent normalisation, the original code's samples/s
+# from perf-floors.md); our defaults are read from params.yaml (train_vqvae.models.<dataset>)
+ORIGINAL = {
+    "original TED body (W = codebook)": ("ted_expressive", 1024, 1024, 512, 32, "faithful", 6.8),
+    "original architecture, W 512": ("ted_expressive", 512, 1024, 512, 32, "faithful", 24.0),
 }
+SKELETON_OF = {"demo": "ted_expressive", "ted_expressive": "ted_expressive", "aqgt": "aqgt"}
+
+
+def _configs() -> dict:
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    models = yaml.safe_load((root / "params.yaml").read_text())["train_vqvae"]["models"]
+    ours = {f"ours: {ds} default": (SKELETON_OF[ds], m["codebook_size"] if m["faithful_width"] else m["width"],
+                                    m["codebook_size"], m["code_dim"], m["batch_size"], "vector", None)
+            for ds, m in models.items()}
+    return {**ORIGINAL, **ours}
+
+
+CONFIGS = _configs()
 
 
 def run_one(name: str, steps: int, warmup: int, threads: int = 2) -> dict:
@@ -42,18 +57,20 @@ def run_one(name: str, steps: int, warmup: int, threads: int = 2) -> dict:
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    width, codebook, batch, norm, _ = CONFIGS[name]
-    model = VQVAE(VQVAEConfig(126, 36, width=width, codebook_size=codebook, code_dim=512, latent_norm=norm)).train()
-    ccfg = ContrastiveConfig(mode="infonce", code_dim=512, audio_dim=136, text_dim=384, audio_frame_dim=68,
+    skel_name, width, codebook, code_dim, batch, norm, _ = CONFIGS[name]
+    skel = get_skeleton(skel_name)
+    body = torch.as_tensor(part_dims(skel, "body"))
+    model = VQVAE(VQVAEConfig(skel.dim, len(body), width=width, codebook_size=codebook, code_dim=code_dim,
+                              latent_norm=norm)).train()
+    ccfg = ContrastiveConfig(mode="infonce", code_dim=code_dim, audio_dim=136, text_dim=384, audio_frame_dim=68,
                              text_frame_dim=384)
     contrastive = Contrastive(ccfg).train()
     params = [*model.parameters(), *contrastive.parameters()]
     opt = torch.optim.AdamW(params, lr=2e-4, betas=(0.9, 0.99), weight_decay=0.0)
-    body = torch.as_tensor(part_dims(get_skeleton("ted_expressive"), "body"))
 
     def data(i: int) -> dict:
         g = torch.Generator().manual_seed(i)
-        return {"x": torch.randn(batch, 34, 126, generator=g),
+        return {"x": torch.randn(batch, 34, skel.dim, generator=g),
                 "audio_pooled": torch.randn(batch, 136, generator=g),
                 "text_pooled": torch.randn(batch, 384, generator=g),
                 "audio_frames": torch.randn(batch, 34, 68, generator=g),
@@ -106,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     base = results[0]["samples_s"]
     rows = []
     for r in results:
-        ref = CONFIGS[r["name"]][4]
+        ref = CONFIGS[r["name"]][6]
         rows.append((r["name"], str(r["width"]), f"{r['params_m']:.1f}", str(r["batch"]), f"{r['samples_s']:.1f}",
                      f"{r['ms_step']:.0f}", f"{r['peak_mb']:.0f}", f"{r['samples_s'] / base:.1f}x",
                      "-" if ref is None else f"{ref:g}"))

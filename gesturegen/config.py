@@ -190,19 +190,21 @@ class VQVAEModelParams:
     width: int = 128                 # channels of every encoder/decoder conv
     faithful_width: bool = False     # the original's slip: width = codebook_size (TED 1024, AQGT 512)
     codebook_size: int = 512
+    code_dim: int = 512              # latent vector size (4 latent steps x code_dim; the original: 512)
     epochs: int = 12
     batch_size: int = 64
+    lr: float = 0.0002               # AdamW (the original: 2e-4)
 
 
 @dataclass(frozen=True)
 class ContrastiveParams:
     """The contrastive terms on the latent steps (gesturegen.models.contrastive)."""
-    mode: Literal["off", "faithful", "infonce"] = "infonce"
+    mode: Literal["none", "faithful", "infonce"] = "infonce"
     weight: float = 5e-7             # faithful: weight of text + audio + style (the original)
     tau: float = 0.01                # faithful: text/audio temperature (style: 1, as the original)
-    weight_text: float = 0.1         # infonce weights and temperatures
-    weight_audio: float = 0.1
-    weight_style: float = 0.05
+    weight_text: float = 0.001       # infonce weights and temperatures
+    weight_audio: float = 0.001
+    weight_style: float = 0.0005
     tau_speech: float = 0.1
     tau_style: float = 0.2
     head_hidden: int = 128           # infonce: hidden channels of the trained feature projections
@@ -212,13 +214,17 @@ class ContrastiveParams:
 class TrainVQVAEParams:
     """The per-part VQ-VAEs with contrastive learning (one run per dataset x part)."""
     models: dict[str, VQVAEModelParams] = field(default_factory=dict)   # per dataset
-    code_dim: int = 512
     latent_norm: Literal["faithful", "vector"] = "vector"
     mu: float = 0.99
     # a code is reset when its EMA count of assignments per step falls below this (the original: 1.0)
     reset_below: float = 1.0
     commit_weight: float = 0.001
-    lr: float = 0.0002
+    # reconstruction loss on the part's vectors: l1_smooth (SmoothL1, beta 1: the original), l1, l2; and the
+    # weight of the same loss on frame-to-frame differences (the original defines it but never uses it: 0)
+    recon_loss: Literal["l1_smooth", "l1", "l2"] = "l1_smooth"
+    vel_weight: float = 0.0
+    # the epoch kept: lowest val corrected FGD of the reconstruction (the original) or lowest val part L1 error
+    select_by: Literal["fgd", "l1"] = "l1"
     beta1: float = 0.9
     beta2: float = 0.99
     weight_decay: float = 0.0
@@ -233,7 +239,19 @@ class TrainVQVAEParams:
             return self.models[dataset]
         except KeyError:
             raise ParamsError(f"train_vqvae.models: no entry for dataset {dataset!r} (have {sorted(self.models)}); "
-                              f"add one (width, faithful_width, codebook_size, epochs, batch_size)") from None
+                              f"add one (width, faithful_width, codebook_size, code_dim, epochs, batch_size, lr)") from None
+
+
+@dataclass(frozen=True)
+class ExtractCodesParams:
+    """Code indices and latents of every window, with the codebook plots (one run per dataset x part)."""
+    batch_size: int = 256            # windows per encoder batch
+    tsne_max_points: int = 1500      # val windows in the t-SNE (seeded subsample); PCA to tsne_pca_dims first
+    tsne_pca_dims: int = 50
+    tsne_perplexity: float = 30.0
+    tsne_max_iter: int = 500         # sklearn's default 1000 doubles the time for no visible gain at this size
+    n_top_tuples: int = 10
+    frames_per_tuple: int = 4
 
 
 @dataclass(frozen=True)
@@ -259,6 +277,7 @@ class Params:
     train_sync_evaluator: TrainSyncEvaluatorParams
     train_oracles: TrainOraclesParams
     train_vqvae: TrainVQVAEParams
+    extract_codes: ExtractCodesParams
     diffusion: DiffusionParams
 
     def __post_init__(self) -> None:

@@ -4,10 +4,10 @@ Reads   <windows>/{train,val,test}/, <windows>/normalization.json   (build_windo
         <model>/{model.safetensors,config.json}   (train_vqvae, for --dataset and --part)
 Writes  <out-dir>/codes/<split>/{indices.npy,latents.npy,meta.json}   (gesturegen.codes.open_codes)
         <out-dir>/plots/{usage,perplexity,pca,tsne,top_tuples}.png
-        <out-dir>/metrics.json    headline: train perplexity, used and dead codes (train), device
+        <out-dir>/metrics.json    headline: perplexity and dead (never used) codes of the train indices, device
         <out-dir>/report.json     per split and latent step usage, perplexities, top tuples, dead codes, plots
         <out-dir>/timings.json    seconds (not tracked)
-Params  params.yaml → seed, compute   (no section of its own: the knobs below are module constants)
+Params  params.yaml → seed, compute, extract_codes   (gesturegen.config.ExtractCodesParams)
 """
 from __future__ import annotations
 
@@ -20,24 +20,17 @@ from tqdm import tqdm
 
 from gesturegen import codes, plots
 from gesturegen.compute import use_compute
-from gesturegen.config import ComputeParams, load_params
+from gesturegen.config import ComputeParams, ExtractCodesParams, load_params
 from gesturegen.io import file_digest, read_json, replace_on_success, write_json
 
 SPLITS = ("train", "val", "test")
-BATCH_SIZE = 256            # windows per encoder batch
-TSNE_MAX_POINTS = 1500      # val windows in the t-SNE (seeded subsample); PCA to TSNE_PCA_DIMS first
-TSNE_PCA_DIMS = 50
-TSNE_PERPLEXITY = 30.0
-TSNE_MAX_ITER = 500         # sklearn's default 1000 doubles the time for no visible gain at this size
-N_TOP_TUPLES = 10
-FRAMES_PER_TUPLE = 4
 
 
 class ExtractCodesError(RuntimeError):
     pass
 
 
-def run(compute: ComputeParams, seed: int, dataset: str, part: str, windows: Path, model_dir: Path,
+def run(p: ExtractCodesParams, compute: ComputeParams, seed: int, dataset: str, part: str, windows: Path, model_dir: Path,
         out_dir: Path) -> tuple[dict, dict]:
     """Encode, analyse and plot into out_dir (outputs replaced only on success); returns (headline, timings)."""
     from gesturegen.data.annotations import load_window_annotations
@@ -67,7 +60,7 @@ def run(compute: ComputeParams, seed: int, dataset: str, part: str, windows: Pat
 
     info = {"dataset": dataset, "part": part, "codebook_size": c.codebook_size,
             "model": {"path": str(model_dir), "config_blake2b": file_digest(model_dir / "config.json")[1]}}
-    encoded = {name: codes.encode_windows(model, s.dir_vec, BATCH_SIZE,
+    encoded = {name: codes.encode_windows(model, s.dir_vec, p.batch_size,
                                           lambda b, n=name: tqdm(b, desc=f"extract_codes {n}", unit="batch"))
                for name, s in splits.items()}
     encode_s = time.perf_counter() - start
@@ -77,7 +70,7 @@ def run(compute: ComputeParams, seed: int, dataset: str, part: str, windows: Pat
                    "overall": usage[name]["overall"]["perplexity"]} for name in SPLITS}
     train_idx = encoded["train"][0]
     dead = codes.dead_codes(codes.code_counts(train_idx, c.codebook_size))
-    tuples = codes.top_tuples(train_idx, N_TOP_TUPLES)
+    tuples = codes.top_tuples(train_idx, p.n_top_tuples)
 
     # val latents per slot, coloured by speaker (or video) and by lexical label where annotated
     val, val_lat = splits["val"], encoded["val"][1]
@@ -87,9 +80,9 @@ def run(compute: ComputeParams, seed: int, dataset: str, part: str, windows: Pat
     rows = [("speaker" if ann is not None else "video", speaker)]
     if ann is not None:
         rows.append(("lexical gesture", codes.window_labels(ann, c.n_frames, val.meta["fps"])))
-    keep = codes.subsample(len(val), TSNE_MAX_POINTS, seed)
+    keep = codes.subsample(len(val), p.tsne_max_points, seed)
 
-    frames = np.linspace(0, c.n_frames - 1, FRAMES_PER_TUPLE).round().astype(int)
+    frames = np.linspace(0, c.n_frames - 1, p.frames_per_tuple).round().astype(int)
     joints = codes.tuple_joints(model, [t for t, _ in tuples], skeleton, part, mean_dir_vec)[:, frames]
 
     names = ("usage", "perplexity", "pca", "tsne", "top_tuples")
@@ -103,23 +96,24 @@ def run(compute: ComputeParams, seed: int, dataset: str, part: str, windows: Pat
                    plots_dir / "usage.png")
         plots.save(plots.perplexity_figure(perp, c.codebook_size, dataset, part), plots_dir / "perplexity.png")
         for method, sel in (("pca", np.arange(len(val))), ("tsne", keep)):
-            pts = [codes.embed_2d(val_lat[sel, s], method, seed, TSNE_PCA_DIMS, TSNE_PERPLEXITY, TSNE_MAX_ITER)
+            pts = [codes.embed_2d(val_lat[sel, s], method, seed, p.tsne_pca_dims, p.tsne_perplexity, p.tsne_max_iter)
                    for s in range(c.n_latent)]
             plots.save(plots.embedding_figure(pts, [(n, lab[sel]) for n, lab in rows], method, dataset, part,
                                               "val"), plots_dir / f"{method}.png")
         plots.save(plots.skeleton_frames_figure(joints, skeleton.bones, [f"{list(t)}: {n}" for t, n in tuples],
                                                 frames.tolist(), dataset, part, skeleton.spine),
                    plots_dir / "top_tuples.png")
-        headline = {"perplexity_train": round(perp["train"]["overall"], 3), "used_codes": int(c.codebook_size
-                    - dead.size), "dead_codes": int(dead.size), "device": compute.device}
+        # the columns perplexity, dead and device are shared with train_vqvae in `dvc metrics show`
+        headline = {"perplexity": round(perp["train"]["overall"], 3), "dead": int(dead.size),
+                    "device": compute.device}
         write_json(report_json, {
             "dataset": dataset, "part": part, "model": {**info["model"], "config": model.info["config"]},
             "n_windows": {n: len(s) for n, s in splits.items()}, "usage": usage, "perplexity": perp,
             "dead_codes_train": dead.tolist(), "top_tuples_train": [
                 {"codes": list(t), "count": n, "share": n / len(train_idx)} for t, n in tuples],
             "embeddings": {"split": "val", "pca_windows": len(val), "tsne_windows": int(keep.size),
-                           "tsne_pca_dims": TSNE_PCA_DIMS, "tsne_perplexity": TSNE_PERPLEXITY,
-                           "tsne_max_iter": TSNE_MAX_ITER, "seed": seed,
+                           "tsne_pca_dims": p.tsne_pca_dims, "tsne_perplexity": p.tsne_perplexity,
+                           "tsne_max_iter": p.tsne_max_iter, "seed": seed,
                            "colours": [n for n, _ in rows]},
             "plots": {n: f"plots/{n}.png" for n in names}, "compute": machine})
         write_json(metrics_json, headline)
@@ -136,11 +130,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out-dir", type=Path, required=True)
     args = ap.parse_args(argv)
     params = load_params(args.params)
-    metrics, timings = run(params.compute, params.seed, args.dataset, args.part, args.windows, args.model,
+    metrics, timings = run(params.extract_codes, params.compute, params.seed, args.dataset, args.part, args.windows, args.model,
                            args.out_dir)
     write_json(args.out_dir / "timings.json", timings)
     print(f"extract_codes {args.dataset}-{args.part}: {timings['total_seconds']:.1f} s; train perplexity "
-          f"{metrics['perplexity_train']}, {metrics['dead_codes']} dead codes")
+          f"{metrics['perplexity']}, {metrics['dead']} dead codes")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ Reads   <windows>/{train,val,test}/   build_windows (dir_vec, videos, audio; ann
         <sync>, <oracles>             the trained evaluators (R-precision; lexical and speaker accuracy)
         <baselines>/summary.csv       evaluate_baselines (the reference rows the reconstruction is placed between)
 Writes  <out-dir>/model/{model.safetensors,config.json}   (gesturegen.models.vqvae.load_vqvae)
-        <out-dir>/metrics.json    headline: val corrected FGD of the reconstruction, perplexity, dead codes, R@1
+        <out-dir>/metrics.json    headline: val part L1, v2 metrics of the reconstruction on val (corrected FGD,
+                                  KID, beat F1, lexical and speaker accuracy), R@1 motion->audio/text, perplexity,
+                                  dead codes, parameters (M), training samples/s, device
         <out-dir>/report.json     everything: history, selection, v2 metrics of the reconstruction (val, test),
                                   retrieval from the latent slots, where it stands against the reference rows, speed
         <out-dir>/summary.csv     the v2 rows of the reconstruction (as evaluate_baselines' summary.csv)
@@ -45,6 +47,7 @@ class TrainVQVAEError(RuntimeError):
 
 def _inputs(windows: Path, features: Path, dataset: str, split: str):
     from gesturegen.features import open_features
+    from gesturegen.features.common import FeatureError
 
     w = open_split(windows / split)
     if w.meta.get("dataset") not in (None, dataset):
@@ -52,7 +55,7 @@ def _inputs(windows: Path, features: Path, dataset: str, split: str):
                               f"--windows results/build_windows/{dataset}/windows")
     try:
         f = open_features(features / split, w)
-    except Exception as e:                           # FeatureError, a missing folder: say which pair mismatches
+    except (FeatureError, FileNotFoundError) as e:   # say which pair of folders does not match
         raise TrainVQVAEError(f"{features / split} does not belong to {w.path}: {e}") from None
     fw = f.meta.get("windows", {})
     if fw.get("split", split) != split or f.meta.get("dataset", dataset) != dataset:
@@ -85,7 +88,7 @@ def _vs_baselines(summary: pd.DataFrame, baselines: Path) -> dict:
     ref = pd.read_csv(baselines)
     out: dict = {}
     for split in sorted(summary["split"].unique()):
-        def val(df, control, metric):
+        def val(df, control, metric, split=split):
             r = df[(df["split"] == split) & (df["control"] == control) & (df["metric"] == metric)]
             return float(r["mean"].iloc[0]) if len(r) and pd.notna(r["mean"].iloc[0]) else None
         row = {}
@@ -138,10 +141,10 @@ def run(p: TrainVQVAEParams, protocol: EvaluateBaselinesParams, compute: Compute
     cp = p.contrastive
     width = m.codebook_size if m.faithful_width else m.width
     config = VQVAEConfig(in_dim=skeleton.dim, out_dim=int(dims.size), n_frames=int(wt.meta["n_frames"]), width=width,
-                         code_dim=p.code_dim, codebook_size=m.codebook_size, mu=p.mu, reset_below=p.reset_below,
+                         code_dim=m.code_dim, codebook_size=m.codebook_size, mu=p.mu, reset_below=p.reset_below,
                          latent_norm=p.latent_norm,
                          quantizer_seed=seed)
-    ccfg = ContrastiveConfig(mode=cp.mode, code_dim=p.code_dim, audio_dim=fd["audio_pooled"],
+    ccfg = ContrastiveConfig(mode=cp.mode, code_dim=m.code_dim, audio_dim=fd["audio_pooled"],
                              text_dim=fd["text_pooled"], audio_frame_dim=fd["audio_frames"],
                              text_frame_dim=fd["text_frames"], weight=cp.weight, tau=cp.tau,
                              weight_text=cp.weight_text, weight_audio=cp.weight_audio, weight_style=cp.weight_style,
@@ -220,7 +223,8 @@ def run(p: TrainVQVAEParams, protocol: EvaluateBaselinesParams, compute: Compute
 
     pl.seed_everything(seed, workers=True, verbose=False)
     milestones = sorted({max(1, round(f * m.epochs)) for f in p.milestones})
-    system = VQVAESystem(config, ccfg, dims, commit_weight=p.commit_weight, lr=p.lr, betas=(p.beta1, p.beta2),
+    system = VQVAESystem(config, ccfg, dims, commit_weight=p.commit_weight, recon_loss=p.recon_loss,
+                         vel_weight=p.vel_weight, select_by=p.select_by, lr=m.lr, betas=(p.beta1, p.beta2),
                          weight_decay=p.weight_decay, milestones=tuple(milestones), gamma=p.gamma,
                          val_score=val_score if "val" in contexts else None, val_retrieval=val_retrieval)
     system.fingerprint = fingerprint
@@ -297,11 +301,16 @@ def run(p: TrainVQVAEParams, protocol: EvaluateBaselinesParams, compute: Compute
         return None if r.empty or pd.isna(r["mean"].iloc[0]) else round(float(r["mean"].iloc[0]), 4)
 
     last = system.history[-1] if system.history else {}
-    headline = {"val": {"fgd": cell("val", "fgd_corrected"), "l1": round(part_l1["val"], 5),
-                        "r1a": retrieval.get("audio", {}).get("r1")},
-                "perplexity": round(perplexity, 2), "dead": int(last.get("dead_codes", 0)),
-                "device": compute.device}
     n_params = model.parameter_count()
+    samples_s = round(trained_samples / train_s, 1) if train_s > 0 and trained_samples else None
+    # headline (dvc metrics show): shares the columns recon_l1, perplexity, dead and device with other stages
+    headline = {"recon_l1": round(part_l1["val"], 5),
+                "val": {m: {"rec": cell("val", k)} for m, k in (("fgd", "fgd_corrected"), ("kid", "kid_corrected"),
+                                                                 ("beat", "beat_f1"), ("lex", "lexical_acc"),
+                                                                 ("spk", "speaker_acc"))},
+                "r1a": retrieval.get("audio", {}).get("r1"), "r1t": retrieval.get("text", {}).get("r1"),
+                "perplexity": round(perplexity, 2), "dead": int(last.get("dead_codes", 0)),
+                "mparams": round(n_params["total"] / 1e6, 3), "samples_s": samples_s, "device": compute.device}
     info_out = {"dataset": dataset, "part": part, "skeleton": skeleton.name, "part_dims": dims.tolist(),
                 "n_frames": config.n_frames, "n_seed_frames": n_seed, "fps": wt.meta["fps"],
                 "contrastive": to_dict(cp), "features": {k: int(v) for k, v in fd.items()},
@@ -319,13 +328,14 @@ def run(p: TrainVQVAEParams, protocol: EvaluateBaselinesParams, compute: Compute
         summary.to_csv(summary_csv, index=False)
         report = {"dataset": dataset, "part": part, "model": {"config": to_dict(config), "parameters": n_params},
                   "contrastive": to_dict(ccfg), "epochs": m.epochs, "batch_size": bs, "milestones": milestones,
-                  "best_epoch": system.best_epoch, "selection": "lowest val corrected FGD of the reconstruction "
-                  "assembled with the other part's ground truth (first run seed's partitions)",
+                  "best_epoch": system.best_epoch, "selection": (
+                      "lowest val corrected FGD of the reconstruction assembled with the other part's ground truth "
+                      "(first run seed's partitions)" if p.select_by == "fgd" else "lowest val L1 error of the part"),
                   "history": system.history, "part_l1": part_l1, "perplexity_train": perplexity,
                   "used_codes_train": int((counts > 0).sum()), "retrieval_val": retrieval,
                   "summary": summary.to_dict(orient="records"),
                   "vs_baselines": _vs_baselines(summary, baselines) if baselines else None,
-                  "samples_per_s": round(trained_samples / train_s, 1) if train_s > 0 else None,
+                  "samples_per_s": samples_s,
                   "resumed": ckpt_path is not None, "compute": machine}
         write_json(report_json, report)
         write_json(metrics_json, headline)

@@ -17,7 +17,8 @@ mode "infonce" (our default): symmetric InfoNCE between a latent step and a *tra
     same video removed from the negatives; the style steps use a supervised-contrastive loss (positives: other
     windows of the same video; a window with no positive in the batch is left out). Weights and temperatures are
     params. A batch in which no row has a valid negative is counted and skipped.
-mode "off": no contrastive term (the projections still exist, frozen, so that retrieval can be reported).
+mode "none": no contrastive term (the projections still exist, frozen, so that retrieval can be reported; not "off",
+    which YAML reads as false).
 """
 from __future__ import annotations
 
@@ -28,13 +29,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-MODES = ("off", "faithful", "infonce")
+MODES = ("none", "faithful", "infonce")
 TEXT_STEP, AUDIO_STEP, STYLE_STEPS = 0, 1, (2, 3)
 
 
 @dataclass(frozen=True)
 class ContrastiveConfig:
-    mode: Literal["off", "faithful", "infonce"] = "infonce"
+    mode: Literal["none", "faithful", "infonce"] = "infonce"
     code_dim: int = 512
     audio_dim: int = 136            # pooled (faithful) or per-frame (infonce) feature dims, from extract_features
     text_dim: int = 384
@@ -42,9 +43,9 @@ class ContrastiveConfig:
     text_frame_dim: int = 384
     weight: float = 5e-7            # faithful: one weight on text + audio + style
     tau: float = 0.01               # faithful text/audio temperature (style: 1, hard-coded in the original)
-    weight_text: float = 0.1        # infonce
-    weight_audio: float = 0.1
-    weight_style: float = 0.05
+    weight_text: float = 0.001      # infonce
+    weight_audio: float = 0.001
+    weight_style: float = 0.0005
     tau_speech: float = 0.1
     tau_style: float = 0.2
     head_hidden: int = 128
@@ -77,7 +78,7 @@ class FrameHead(nn.Module):
 
 @dataclass
 class ContrastiveTerms:
-    total: torch.Tensor                  # weighted sum (0 when off or every term skipped)
+    total: torch.Tensor                  # weighted sum (0 in mode none or when every term skipped)
     text: torch.Tensor | None            # unweighted terms (None: skipped this batch)
     audio: torch.Tensor | None
     style: torch.Tensor | None
@@ -138,7 +139,7 @@ class Contrastive(nn.Module):
         super().__init__()
         self.config = c = config
         gen = torch.Generator().manual_seed(int(c.projection_seed))
-        # frozen random projections (faithful, and for retrieval in mode off): buffers, saved, never trained
+        # frozen random projections (faithful, and for retrieval in mode none): buffers, saved, never trained
         self.register_buffer("text_proj", _frozen_projection(c.text_dim, c.code_dim, gen))
         self.register_buffer("audio_proj", torch.eye(c.code_dim) if c.audio_dim == c.code_dim
                              else _frozen_projection(c.audio_dim, c.code_dim, gen))
@@ -157,7 +158,7 @@ class Contrastive(nn.Module):
                 audio_frames: torch.Tensor, text_frames: torch.Tensor, video_ids: torch.Tensor) -> ContrastiveTerms:
         c = self.config
         zero = z.new_zeros(())
-        if c.mode == "off":
+        if c.mode == "none":
             return ContrastiveTerms(zero, None, None, None, 0)
         if z.shape[1] < 4:
             raise ValueError(f"contrastive learning needs 4 latent steps (text, audio, 2 x style), got {z.shape[1]}")

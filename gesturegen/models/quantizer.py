@@ -79,7 +79,9 @@ class QuantizeEMAReset(nn.Module):
         rows = self._rank0(self._tile(x)[: self.codebook_size].clone())
         self.codebook.copy_(rows)
         self.code_sum.copy_(rows)
-        self.code_count.fill_(1.0)
+        # every code starts at the reset threshold (the original: 1.0 = its threshold): a code the first update does
+        # not use is reset at once, as in the original, whatever the threshold
+        self.code_count.fill_(self.reset_below)
         self.initted.fill_(True)
 
     @torch.no_grad()

@@ -58,7 +58,8 @@ class EpochSampler(Sampler[int]):
 
 class VQVAESystem(pl.LightningModule):
     def __init__(self, config: VQVAEConfig, contrastive: ContrastiveConfig, part_dims: np.ndarray,
-                 commit_weight: float = 0.001, lr: float = 2e-4, betas: tuple[float, float] = (0.9, 0.99),
+                 commit_weight: float = 0.001, recon_loss: str = "l1_smooth", vel_weight: float = 0.0,
+                 select_by: str = "fgd", lr: float = 2e-4, betas: tuple[float, float] = (0.9, 0.99),
                  weight_decay: float = 0.0, milestones: tuple[int, ...] = (), gamma: float = 0.5,
                  val_score: Callable[[np.ndarray], float] | None = None,
                  val_retrieval: Callable[[np.ndarray, np.ndarray, np.ndarray], dict] | None = None):
@@ -66,6 +67,7 @@ class VQVAESystem(pl.LightningModule):
         self.model = VQVAE(config)
         self.contrastive = Contrastive(contrastive)
         self.register_buffer("part_idx", torch.as_tensor(np.asarray(part_dims), dtype=torch.long), persistent=False)
+        self.recon_loss, self.vel_weight, self.select_by = recon_loss, vel_weight, select_by
         self.commit_weight, self.lr, self.betas, self.weight_decay = commit_weight, lr, tuple(betas), weight_decay
         self.milestones, self.gamma = list(milestones), gamma
         self.val_score, self.val_retrieval = val_score, val_retrieval
@@ -108,10 +110,19 @@ class VQVAESystem(pl.LightningModule):
         motion, a_pool, t_pool, a_frames, t_frames, vid = batch
         out = self.model(motion)
         target = motion.index_select(-1, self.part_idx)
-        recon = F.smooth_l1_loss(out.recon, target)
+        recon = self._recon(out.recon, target)
+        if self.vel_weight:
+            recon = recon + self.vel_weight * self._recon(out.recon.diff(dim=1), target.diff(dim=1))
         terms = self.contrastive(out.latents, a_pool, t_pool, a_frames, t_frames, vid)
         loss = recon + self.commit_weight * out.commit + terms.total
         return loss, recon, out, terms
+
+    def _recon(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.recon_loss == "l1":
+            return F.l1_loss(pred, target)
+        if self.recon_loss == "l2":
+            return F.mse_loss(pred, target)
+        return F.smooth_l1_loss(pred, target)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss, recon, out, terms = self._forward(batch)
@@ -169,7 +180,8 @@ class VQVAESystem(pl.LightningModule):
                **row}
         self.history.append(out)
         self._reset_epoch()
-        score = row.get("val_score", -float(epoch))         # no val score: keep the last epoch
+        key = "val_score" if self.select_by == "fgd" else "val_part_l1"
+        score = row.get(key, -float(epoch))                  # no val score: keep the last epoch
         if not math.isfinite(score):
             score = math.inf
         if score < self.best_score or self.best_state is None:

@@ -74,12 +74,12 @@ def test_codes_match_the_model_and_the_windows(world, extracted):
 
 def test_report_metrics_and_plots(extracted):
     m, rep = read_json(extracted / "metrics.json"), read_json(extracted / "report.json")
-    assert set(m) == {"perplexity_train", "used_codes", "dead_codes", "device"}
-    assert m["used_codes"] + m["dead_codes"] == 64 and 1 <= m["perplexity_train"] <= m["used_codes"]
+    assert set(m) == {"perplexity", "dead", "device"}
+    assert 0 <= m["dead"] < 64 and 1 <= m["perplexity"] <= 64 - m["dead"]
     assert rep["n_windows"] == {"train": 60, "val": 24, "test": 16}
     assert len(rep["usage"]["val"]["steps"]) == 4 and rep["usage"]["train"]["overall"]["n"] == 240
-    assert abs(rep["perplexity"]["train"]["overall"] - m["perplexity_train"]) < 1e-3
-    assert len(rep["dead_codes_train"]) == m["dead_codes"]
+    assert abs(rep["perplexity"]["train"]["overall"] - m["perplexity"]) < 1e-3
+    assert len(rep["dead_codes_train"]) == m["dead"]
     tops = rep["top_tuples_train"]
     assert 1 <= len(tops) <= 10 and len(tops[0]["codes"]) == 4
     assert [t["count"] for t in tops] == sorted((t["count"] for t in tops), reverse=True)

@@ -12,9 +12,9 @@ from stages import build_windows, extract_features, train_vqvae
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-TINY = {"train_vqvae.models.demo": {"width": 16, "faithful_width": False, "codebook_size": 32, "epochs": 2,
-                                    "batch_size": 16},
-        "train_vqvae.code_dim": 32, "train_vqvae.retrieval_pool": 4,
+TINY = {"train_vqvae.models.demo": {"width": 16, "faithful_width": False, "codebook_size": 32, "code_dim": 32,
+                                    "epochs": 2, "batch_size": 16, "lr": 0.001},
+        "train_vqvae.retrieval_pool": 4,
         "evaluate_baselines.seeds": [0, 1], "evaluate_baselines.diversity_permutations": 5,
         "evaluate_baselines.faithful_batch_size": {"demo": 8}, "evaluate_baselines.min_half_windows": 8,
         "evaluate_baselines.n_partitions": 2, "evaluate_baselines.bcgap_derangements": 3}
@@ -55,8 +55,10 @@ def test_outputs_model_and_metrics(trained):
     with pytest.raises(VQVAEMismatchError, match="part 'body', not 'hand'"):
         load_vqvae(out / "model", part="hand")
     m = read_json(out / "metrics.json")
-    assert set(m) == {"val", "perplexity", "dead", "device"} and set(m["val"]) == {"fgd", "l1", "r1a"}
-    assert m["val"]["fgd"] > 0 and 1 <= m["perplexity"] <= 32
+    assert set(m) == {"recon_l1", "val", "r1a", "r1t", "perplexity", "dead", "mparams", "samples_s", "device"}
+    assert set(m["val"]) == {"fgd", "kid", "beat", "lex", "spk"} and m["val"]["fgd"]["rec"] > 0
+    assert m["val"]["beat"]["rec"] is None          # no annotations in this synthetic dataset
+    assert 1 <= m["perplexity"] <= 32 and m["samples_s"] > 0 and m["mparams"] > 0
     r = read_json(out / "report.json")
     assert len(r["history"]) == 2 and 1 <= r["best_epoch"] <= 2
     for row in r["history"]:
@@ -106,10 +108,10 @@ def test_exact_resume_after_a_kill(world, trained, tmp_path):
 
 
 def test_a_resume_checkpoint_of_other_params_is_not_used(world, tmp_path, capsys):
-    from tests.conftest import write_params
     import pytorch_lightning as pl
 
     from gesturegen.config import load_params
+    from tests.conftest import write_params
 
     class Killer(pl.Callback):
         def on_train_epoch_start(self, trainer, module):
@@ -121,20 +123,21 @@ def test_a_resume_checkpoint_of_other_params_is_not_used(world, tmp_path, capsys
         train_vqvae.run(params.train_vqvae, params.evaluate_baselines, params.compute, params.seed, "demo", "body",
                         world / "w/windows", world / "f/features", world / "encoder", tmp_path / "c",
                         callbacks=(Killer(),))
-    other = write_params(tmp_path / "p.yaml", {**TINY, "train_vqvae.lr": 0.001})
+    other = write_params(tmp_path / "p.yaml", {**TINY, "train_vqvae.select_by": "l1"})
     train_vqvae.main(_args(world, tmp_path / "c", other))
     assert "written for other params or inputs; starting afresh" in capsys.readouterr().out
     assert read_json(tmp_path / "c/report.json")["resumed"] is False
 
 
 def test_nan_loss_stops_naming_epoch_and_step_and_keeps_outputs(world, trained, tmp_path):
-    from tests.conftest import write_params
-    from gesturegen.systems.vqvae_system import NonFiniteLossError
     import shutil
+
+    from gesturegen.systems.vqvae_system import NonFiniteLossError
+    from tests.conftest import write_params
 
     shutil.copytree(trained, tmp_path / "d")
     before = (tmp_path / "d/model/model.safetensors").read_bytes()
-    bad = write_params(tmp_path / "p.yaml", {**TINY, "train_vqvae.lr": 1.0e12})
+    bad = write_params(tmp_path / "p.yaml", {**TINY, "train_vqvae.models.demo": {**TINY["train_vqvae.models.demo"], "lr": 1.0e12}})
     with pytest.raises(NonFiniteLossError, match=r"epoch 1, step \d+"):
         train_vqvae.main(_args(world, tmp_path / "d", bad))
     assert (tmp_path / "d/model/model.safetensors").read_bytes() == before

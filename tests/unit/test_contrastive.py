@@ -187,7 +187,7 @@ def test_faithful_module_matches_the_spec_table():
 
 
 def test_mode_off_is_zero_without_gradient():
-    cfg = ContrastiveConfig(mode="off", code_dim=C)
+    cfg = ContrastiveConfig(mode="none", code_dim=C)
     terms = Contrastive(cfg)(**batch(cfg, VIDEOS, requires_grad=True))
     assert float(terms.total) == 0.0 and not terms.total.requires_grad
     assert (terms.text, terms.audio, terms.style, terms.skipped) == (None, None, None, 0)

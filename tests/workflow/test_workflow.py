@@ -15,7 +15,7 @@ from tests.conftest import ROOT, copy_repo
 
 BIN = Path(sys.executable).parent
 DOWNSTREAM = {"extract_features", "train_fgd_encoder", "train_sync_evaluator", "train_oracles",
-              "evaluate_baselines"}   # of build_windows
+              "evaluate_baselines", "train_vqvae", "extract_codes"}   # of build_windows
 
 
 def _env() -> dict:
@@ -96,9 +96,10 @@ def test_snakemake_then_dvc_agree_and_one_param_reruns_one_stage(tiny_repo):
     assert "Data and pipelines are up to date" in sh(root, "dvc", "status")
 
     # a knob of the last stage reruns only that stage
-    set_param(root, "evaluate_baselines.diversity_permutations", 10)
-    assert planned_rules(root) == {"evaluate_baselines"}
-    assert re.findall(r"Running stage '([^']+)'", sh(root, "dvc", "repro")) == ["evaluate_baselines@demo"]
+    set_param(root, "extract_codes.n_top_tuples", 5)
+    assert planned_rules(root) == {"extract_codes"}
+    assert sorted(re.findall(r"Running stage '([^']+)'", sh(root, "dvc", "repro"))) == [
+        "extract_codes@demo-body", "extract_codes@demo-hand"]
 
 
 KILL_HOOK = """
@@ -202,12 +203,15 @@ def test_metrics_and_experiments_are_readable(tiny_repo):
     root = tiny_repo
     sh(root, "dvc", "repro", "-q")
     lines = sh(root, "dvc", "metrics", "show").splitlines()
-    assert lines and max(map(len, lines)) <= 300, max(map(len, lines))
+    # 300 characters until the VQ-VAE: its metrics.json must carry the reconstruction's v2 metrics, retrieval,
+    # perplexity, dead codes, size and speed (issue 8); they share columns with other stages where the meaning is
+    # the same (recon_l1, perplexity, dead, device)
+    assert lines and max(map(len, lines)) <= 460, max(map(len, lines))
     header = lines[0].split()
     for key in ("speech_minutes", "videos", "windows.train", "windows.val", "recon_l1", "val.fgd.gt",
                 "val.fgd.rand", "test.bc.gt"):
         assert key in header, (key, header)
-    assert len(header) <= 25, header                      # a handful per stage, not every cell
+    assert len(header) <= 32, header                      # a handful per stage, not every cell
     env = {**_env(), "COLUMNS": "1024"}
     p = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--no-pager"], cwd=root, env=env,
                        capture_output=True, text=True, check=False)

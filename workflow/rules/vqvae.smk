@@ -120,6 +120,7 @@ rule extract_codes:
     params:
         seed=config["seed"],
         compute=config["compute"],
+        extract_codes=config["extract_codes"],
     log:
         "logs/extract_codes/{dataset}-{part}.log",
     threads: THREADS
