@@ -300,16 +300,16 @@ def run(p: TrainVQVAEParams, protocol: EvaluateBaselinesParams, compute: Compute
         r = summary[(summary["split"] == split) & (summary["metric"] == metric)]
         return None if r.empty or pd.isna(r["mean"].iloc[0]) else round(float(r["mean"].iloc[0]), 4)
 
-    last = system.history[-1] if system.history else {}
     n_params = model.parameter_count()
     samples_s = round(trained_samples / train_s, 1) if train_s > 0 and trained_samples else None
-    # headline (dvc metrics show): shares the columns recon_l1, perplexity, dead and device with other stages
+    # headline (dvc metrics show): shares the columns recon_l1, perplexity, dead and device with other stages;
+    # perplexity and dead (never used) codes of the kept weights' train indices, as extract_codes reports them
     headline = {"recon_l1": round(part_l1["val"], 5),
                 "val": {m: {"rec": cell("val", k)} for m, k in (("fgd", "fgd_corrected"), ("kid", "kid_corrected"),
                                                                  ("beat", "beat_f1"), ("lex", "lexical_acc"),
                                                                  ("spk", "speaker_acc"))},
                 "r1a": retrieval.get("audio", {}).get("r1"), "r1t": retrieval.get("text", {}).get("r1"),
-                "perplexity": round(perplexity, 2), "dead": int(last.get("dead_codes", 0)),
+                "perplexity": round(perplexity, 2), "dead": int((counts == 0).sum()),
                 "mparams": round(n_params["total"] / 1e6, 3), "samples_s": samples_s, "device": compute.device}
     info_out = {"dataset": dataset, "part": part, "skeleton": skeleton.name, "part_dims": dims.tolist(),
                 "n_frames": config.n_frames, "n_seed_frames": n_seed, "fps": wt.meta["fps"],
