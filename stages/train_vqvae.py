@@ -8,13 +8,13 @@ Reads   <windows>/{train,val,test}/   build_windows (dir_vec, videos, audio; ann
 Writes  <out-dir>/model/{model.safetensors,config.json}   (gesturegen.models.vqvae.load_vqvae)
         <out-dir>/metrics.json    headline: val part L1, v2 metrics of the reconstruction on val (corrected FGD,
                                   KID, beat F1, lexical and speaker accuracy), R@1 motion->audio/text, perplexity,
-                                  dead codes, parameters (M), training samples/s, device
+                                  dead codes, parameters (M), device
         <out-dir>/report.json     everything: history, selection, v2 metrics of the reconstruction (val, test),
                                   retrieval from the latent slots, where it stands against the reference rows, speed
         <out-dir>/summary.csv     the v2 rows of the reconstruction (as evaluate_baselines' summary.csv)
         <out-dir>/dvclive/        per-epoch curves (DVCLive; `dvc plots show`)
         <out-dir>/resume/last.ckpt  the last epoch's training state while a run is unfinished (deleted on success)
-        <out-dir>/timings.json    seconds (not tracked)
+        <out-dir>/timings.json    seconds and training samples/s (not tracked: they are the machine's)
 Params  params.yaml → seed, compute, train_vqvae, evaluate_baselines (the v2 protocol)
 
 A killed run restarts from resume/last.ckpt when it was written for the same params, seed and inputs, and ends with
@@ -310,7 +310,7 @@ def run(p: TrainVQVAEParams, protocol: EvaluateBaselinesParams, compute: Compute
                                                                  ("spk", "speaker_acc"))},
                 "r1a": retrieval.get("audio", {}).get("r1"), "r1t": retrieval.get("text", {}).get("r1"),
                 "perplexity": round(perplexity, 2), "dead": int((counts == 0).sum()),
-                "mparams": round(n_params["total"] / 1e6, 3), "samples_s": samples_s, "device": compute.device}
+                "mparams": round(n_params["total"] / 1e6, 3), "device": compute.device}
     info_out = {"dataset": dataset, "part": part, "skeleton": skeleton.name, "part_dims": dims.tolist(),
                 "n_frames": config.n_frames, "n_seed_frames": n_seed, "fps": wt.meta["fps"],
                 "contrastive": to_dict(cp), "features": {k: int(v) for k, v in fd.items()},
@@ -335,12 +335,13 @@ def run(p: TrainVQVAEParams, protocol: EvaluateBaselinesParams, compute: Compute
                   "used_codes_train": int((counts > 0).sum()), "retrieval_val": retrieval,
                   "summary": summary.to_dict(orient="records"),
                   "vs_baselines": _vs_baselines(summary, baselines) if baselines else None,
-                  "samples_per_s": samples_s,
                   "resumed": ckpt_path is not None, "compute": machine}
         write_json(report_json, report)
         write_json(metrics_json, headline)
     shutil.rmtree(resume_dir, ignore_errors=True)
-    return headline, {"train_seconds": round(train_s, 3), "total_seconds": round(time.perf_counter() - start, 3)}
+    # speed is the machine's, not the model's: in timings.json, so that a rerun writes the same metrics and report
+    return headline, {"train_seconds": round(train_s, 3), "samples_per_s": samples_s,
+                      "total_seconds": round(time.perf_counter() - start, 3)}
 
 
 def _write_dvclive(live_dir: Path, history: list[dict]) -> None:
