@@ -234,8 +234,9 @@ def test_dvc_plots_render_offline(tiny_repo):
     html = (root / "dvc_plots" / "index.html").read_text()
     assert "index.html" in out and not re.search(r"<script[^>]*\bsrc\s*=", html) and "cdn.jsdelivr" not in html
     assert "window.vegaEmbed=" in html and "vegaEmbed('#" in html            # the loss curve, drawn by vega
-    for png in ("clip.png", "controls.png"):
-        assert png in html
+    for png in ("clip.png", "controls.png", "usage.png", "tsne.png", "top_tuples.png"):   # + extract_codes' plots
+        assert png in html, png
+    assert "val_part_l1" in html and "perplexity" in html          # train_vqvae's DVCLive curves
 
 
 @pytest.mark.slow
