@@ -86,6 +86,17 @@ class EvalSettings:
     bcgap_derangements: int = 5        # audio re-pairings averaged in the BC gap
     beat_tolerance_frames: float = 2   # beat F1: a motion beat within ± this many frames of a true stroke
 
+    @classmethod
+    def from_protocol(cls, protocol, dataset: str, window_meta: dict) -> EvalSettings:
+        """The settings of the evaluate_baselines params section (`protocol`) for a dataset's windows."""
+        p = protocol
+        return cls(batch_size=p.faithful_batch_size.get(dataset, 128), diversity_permutations=p.diversity_permutations,
+                   bc_sigma=p.bc_sigma, bc_thres_faithful=p.bc_thres_faithful, bc_thres_corrected=p.bc_thres_corrected,
+                   n_seed=window_meta["n_seed_frames"], fps=window_meta["fps"],
+                   sample_rate_hz=window_meta["sample_rate_hz"], n_partitions=p.n_partitions,
+                   min_half_windows=p.min_half_windows, bcgap_derangements=p.bcgap_derangements,
+                   beat_tolerance_frames=p.beat_tolerance_frames)
+
 
 @dataclass(frozen=True)
 class EvalSplit:

@@ -9,8 +9,8 @@ A scorer is a callable `(split, gen, rows, rng) -> dict[str, float]`:
     sync_scorer   -> rprec_top1, rprec_top2, rprec_top3 (among `pool` = 32: chance k/32), mm_dist
     oracle_scorer -> lexical_acc, speaker_acc; {} when the dataset has no annotations (`scorer.skipped` says why)
 
-`open_sync_scorer` / `open_oracle_scorer` build them from the stage folders. No params.yaml here: the caller passes
-paths and knobs.
+`open_sync_scorer` / `open_oracle_scorer` build them from the stage folders, `open_extractor` the FGD feature
+function. No params.yaml here: the caller passes paths and knobs.
 """
 from __future__ import annotations
 
@@ -22,6 +22,28 @@ import numpy as np
 from gesturegen.metrics.retrieval import multimodal_distance, r_precision
 from gesturegen.models.oracles import EventCrops, Oracles, event_crops, load_oracles
 from gesturegen.models.sync_evaluator import EvaluatorMismatchError, SyncEvaluator, load_sync_evaluator
+
+
+def open_extractor(encoder_dir: str | Path, normalization: Mapping, skeleton, dataset: str, device: str = "cpu"):
+    """The FGD feature function of train_fgd_encoder's folder, `x (N, T, D) mean-subtracted -> (N, d)`, and the
+    encoder's info. A published checkpoint gets inputs re-centred on its own mean (the windows' `normalization`:
+    build_windows' normalization.json). An extractor of another dataset is refused, naming both."""
+    from gesturegen.models.fgd_encoder import load_encoder, read_encoder_info, recentring_offset
+
+    info = read_encoder_info(encoder_dir)
+    if info.get("dataset") not in (None, dataset):
+        raise EvaluatorMismatchError(f"{encoder_dir}: an FGD extractor for dataset {info['dataset']!r}, evaluating "
+                                     f"{dataset!r}; pass --encoder results/train_fgd_encoder/{dataset}/encoder")
+    encoder = load_encoder(encoder_dir).to(device)
+    offset = recentring_offset(info.get("source", "trained"), normalization["source"],
+                               np.asarray(normalization["mean_dir_vec"], dtype=np.float32),
+                               skeleton.published_means()[1])
+
+    def features(x: np.ndarray) -> np.ndarray:
+        return encoder.features(x, offset=offset)
+
+    features.recentred = offset is not None
+    return features, info
 
 
 def _check_rows(split: str, gen: np.ndarray, rows: np.ndarray, n_windows: int) -> np.ndarray:

@@ -49,30 +49,19 @@ def run(p: EvaluateBaselinesParams, compute: ComputeParams, seed: int, dataset: 
         out_dir: Path, scorers: tuple[evaluation.Scorer, ...] = (), features_dir: Path | None = None,
         sync_dir: Path | None = None, oracles_dir: Path | None = None) -> dict:
     """Evaluate every control into out_dir (outputs replaced only on success); returns the headline metrics."""
-    from gesturegen.models.fgd_encoder import load_encoder, read_encoder_info, recentring_offset
+    from gesturegen.evaluators import open_extractor
+    from gesturegen.models.sync_evaluator import EvaluatorMismatchError
 
     machine = use_compute(compute.device, compute.threads)
     train = open_split(windows / "train")
     skeleton = get_skeleton(train.meta["skeleton"])
     norm = read_json(windows / "normalization.json")
     mean_dir_vec = np.asarray(norm["mean_dir_vec"], dtype=np.float32)
-    info = read_encoder_info(encoder_dir)
-    if info.get("dataset") not in (None, dataset):
-        raise EvaluateBaselinesError(f"{encoder_dir}: an FGD extractor for dataset {info['dataset']!r}, evaluating "
-                                     f"{dataset!r}; pass --encoder results/train_fgd_encoder/{dataset}/encoder")
-    encoder = load_encoder(encoder_dir).to(compute.device)
-    offset = recentring_offset(info.get("source", "trained"), norm["source"], mean_dir_vec,
-                               skeleton.published_means()[1])
-
-    def features(x: np.ndarray) -> np.ndarray:
-        return encoder.features(x, offset=offset)
-
-    settings = evaluation.EvalSettings(
-        batch_size=p.faithful_batch_size.get(dataset, 128), diversity_permutations=p.diversity_permutations,
-        bc_sigma=p.bc_sigma, bc_thres_faithful=p.bc_thres_faithful, bc_thres_corrected=p.bc_thres_corrected,
-        n_seed=train.meta["n_seed_frames"], fps=train.meta["fps"], sample_rate_hz=train.meta["sample_rate_hz"],
-        n_partitions=p.n_partitions, min_half_windows=p.min_half_windows, bcgap_derangements=p.bcgap_derangements,
-        beat_tolerance_frames=p.beat_tolerance_frames)
+    try:
+        features, info = open_extractor(encoder_dir, norm, skeleton, dataset, compute.device)
+    except EvaluatorMismatchError as e:
+        raise EvaluateBaselinesError(str(e)) from None
+    settings = evaluation.EvalSettings.from_protocol(p, dataset, train.meta)
     splits, oracle = [], {}
     for name in p.splits:
         sp = open_split(windows / name)
@@ -120,7 +109,7 @@ def run(p: EvaluateBaselinesParams, compute: ComputeParams, seed: int, dataset: 
             "n_videos": {s.name: int(np.unique(s.videos).size) for s in splits}, "oracle": oracle,
             "evaluators": evaluators,
             "extractor": {"source": info.get("source"), "arch": info.get("arch"),
-                          "recentred": offset is not None, "normalization": norm["source"]},
+                          "recentred": features.recentred, "normalization": norm["source"]},
             "compute": machine, "summary": summary})
         plots.save(plots.controls_figure(summary, dataset, evaluation.CONTROLS,
                                          len(p.seeds) * p.n_partitions), plot_png)

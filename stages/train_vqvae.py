@@ -114,10 +114,11 @@ def run(p: TrainVQVAEParams, protocol: EvaluateBaselinesParams, compute: Compute
     from gesturegen import evaluation
     from gesturegen.data.annotations import load_window_annotations
     from gesturegen.data.skeleton import get_skeleton
+    from gesturegen.evaluators import open_extractor
     from gesturegen.metrics.fgd import frechet_distance_symmetric
     from gesturegen.metrics.retrieval import recall_summary, retrieval_ranks
     from gesturegen.models.contrastive import ContrastiveConfig
-    from gesturegen.models.fgd_encoder import load_encoder, read_encoder_info
+    from gesturegen.models.sync_evaluator import EvaluatorMismatchError
     from gesturegen.models.vqvae import PARTS, VQVAEConfig, assemble, part_dims, save_vqvae
     from gesturegen.systems.sync_system import retrieval_pool
     from gesturegen.systems.vqvae_system import EpochSampler, VQVAESystem
@@ -154,24 +155,11 @@ def run(p: TrainVQVAEParams, protocol: EvaluateBaselinesParams, compute: Compute
     # the extractor, and the v2 protocol on val (its contexts are reused by the final evaluation)
     norm = read_json(windows / "normalization.json")
     mean_dir_vec = np.asarray(norm["mean_dir_vec"], dtype=np.float32)
-    info = read_encoder_info(encoder_dir)
-    if info.get("dataset") not in (None, dataset):
-        raise TrainVQVAEError(f"{encoder_dir}: an FGD extractor for {info['dataset']!r}, not {dataset!r}")
-    from gesturegen.models.fgd_encoder import recentring_offset
-    encoder = load_encoder(encoder_dir).to(compute.device)
-    offset = recentring_offset(info.get("source", "trained"), norm["source"], mean_dir_vec,
-                               skeleton.published_means()[1])
-
-    def extract(x: np.ndarray) -> np.ndarray:
-        return encoder.features(x, offset=offset)
-
-    settings = evaluation.EvalSettings(
-        batch_size=protocol.faithful_batch_size.get(dataset, 128),
-        diversity_permutations=protocol.diversity_permutations, bc_sigma=protocol.bc_sigma,
-        bc_thres_faithful=protocol.bc_thres_faithful, bc_thres_corrected=protocol.bc_thres_corrected,
-        n_seed=wt.meta["n_seed_frames"], fps=wt.meta["fps"], sample_rate_hz=wt.meta["sample_rate_hz"],
-        n_partitions=protocol.n_partitions, min_half_windows=protocol.min_half_windows,
-        bcgap_derangements=protocol.bcgap_derangements, beat_tolerance_frames=protocol.beat_tolerance_frames)
+    try:
+        extract, info = open_extractor(encoder_dir, norm, skeleton, dataset, compute.device)
+    except EvaluatorMismatchError as e:
+        raise TrainVQVAEError(str(e)) from None
+    settings = evaluation.EvalSettings.from_protocol(protocol, dataset, wt.meta)
     splits = {}
     for name in protocol.splits:
         sp = wv if name == "val" else open_split(windows / name)

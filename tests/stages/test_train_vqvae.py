@@ -124,7 +124,7 @@ def test_a_resume_checkpoint_of_other_params_is_not_used(world, tmp_path, capsys
         train_vqvae.run(params.train_vqvae, params.evaluate_baselines, params.compute, params.seed, "demo", "body",
                         world / "w/windows", world / "f/features", world / "encoder", tmp_path / "c",
                         callbacks=(Killer(),))
-    other = write_params(tmp_path / "p.yaml", {**TINY, "train_vqvae.select_by": "l1"})
+    other = write_params(tmp_path / "p.yaml", {**TINY, "train_vqvae.commit_weight": 0.002})
     train_vqvae.main(_args(world, tmp_path / "c", other))
     assert "written for other params or inputs; starting afresh" in capsys.readouterr().out
     assert read_json(tmp_path / "c/report.json")["resumed"] is False
