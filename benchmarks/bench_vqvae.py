@@ -21,11 +21,11 @@ import time
 
 from _table import print_table  # benchmarks/, on sys.path when run as a script
 
-# name -> (skeleton, width, codebook size, code_dim, batch, latent normalisation, the original code's samples/s
-# from perf-floors.md); our defaults are read from params.yaml (train_vqvae.models.<dataset>)
+# name -> (skeleton, width, codebook size, code_dim, batch, latent normalisation, down_t, the original code's
+# samples/s from perf-floors.md); our defaults are read from params.yaml (train_vqvae.models.<dataset>)
 ORIGINAL = {
-    "original TED body (W = codebook)": ("ted_expressive", 1024, 1024, 512, 32, "faithful", 6.8),
-    "original architecture, W 512": ("ted_expressive", 512, 1024, 512, 32, "faithful", 24.0),
+    "original TED body (W = codebook)": ("ted_expressive", 1024, 1024, 512, 32, "faithful", 3, 6.8),
+    "original architecture, W 512": ("ted_expressive", 512, 1024, 512, 32, "faithful", 3, 24.0),
 }
 SKELETON_OF = {"demo": "ted_expressive", "ted_expressive": "ted_expressive", "aqgt": "aqgt"}
 
@@ -38,7 +38,7 @@ def _configs() -> dict:
     root = Path(__file__).resolve().parents[1]
     models = yaml.safe_load((root / "params.yaml").read_text())["train_vqvae"]["models"]
     ours = {f"ours: {ds} default": (SKELETON_OF[ds], m["codebook_size"] if m["faithful_width"] else m["width"],
-                                    m["codebook_size"], m["code_dim"], m["batch_size"], "vector", None)
+                                    m["codebook_size"], m["code_dim"], m["batch_size"], "vector", m["down_t"], None)
             for ds, m in models.items()}
     return {**ORIGINAL, **ours}
 
@@ -57,11 +57,11 @@ def run_one(name: str, steps: int, warmup: int, threads: int = 2) -> dict:
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    skel_name, width, codebook, code_dim, batch, norm, _ = CONFIGS[name]
+    skel_name, width, codebook, code_dim, batch, norm, down_t, _ = CONFIGS[name]
     skel = get_skeleton(skel_name)
     body = torch.as_tensor(part_dims(skel, "body"))
     model = VQVAE(VQVAEConfig(skel.dim, len(body), width=width, codebook_size=codebook, code_dim=code_dim,
-                              latent_norm=norm)).train()
+                              latent_norm=norm, down_t=down_t)).train()
     ccfg = ContrastiveConfig(mode="infonce", code_dim=code_dim, audio_dim=136, text_dim=384, audio_frame_dim=68,
                              text_frame_dim=384)
     contrastive = Contrastive(ccfg).train()
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     base = results[0]["samples_s"]
     rows = []
     for r in results:
-        ref = CONFIGS[r["name"]][6]
+        ref = CONFIGS[r["name"]][7]
         rows.append((r["name"], str(r["width"]), f"{r['params_m']:.1f}", str(r["batch"]), f"{r['samples_s']:.1f}",
                      f"{r['ms_step']:.0f}", f"{r['peak_mb']:.0f}", f"{r['samples_s'] / base:.1f}x",
                      "-" if ref is None else f"{ref:g}"))

@@ -191,6 +191,8 @@ class VQVAEModelParams:
     faithful_width: bool = False     # the original's slip: width = codebook_size (TED 1024, AQGT 512)
     codebook_size: int = 512
     code_dim: int = 512              # latent vector size (4 latent steps x code_dim; the original: 512)
+    # temporal downsampling, halving per level: 34 frames -> 4 latent steps at 3 (the original), 8 at 2
+    down_t: int = 3
     epochs: int = 12
     batch_size: int = 64
     lr: float = 0.0002               # AdamW (the original: 2e-4)

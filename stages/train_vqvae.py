@@ -141,10 +141,16 @@ def run(p: TrainVQVAEParams, protocol: EvaluateBaselinesParams, compute: Compute
     fd = ft.meta["dims"]
     cp = p.contrastive
     width = m.codebook_size if m.faithful_width else m.width
-    config = VQVAEConfig(in_dim=skeleton.dim, out_dim=int(dims.size), n_frames=int(wt.meta["n_frames"]), width=width,
-                         code_dim=m.code_dim, codebook_size=m.codebook_size, mu=p.mu, reset_below=p.reset_below,
-                         latent_norm=p.latent_norm,
-                         quantizer_seed=seed)
+    key = f"params.yaml: train_vqvae.models.{dataset}.down_t"
+    try:
+        config = VQVAEConfig(in_dim=skeleton.dim, out_dim=int(dims.size), n_frames=int(wt.meta["n_frames"]),
+                             width=width, code_dim=m.code_dim, codebook_size=m.codebook_size, down_t=m.down_t, mu=p.mu,
+                             reset_below=p.reset_below, latent_norm=p.latent_norm, quantizer_seed=seed)
+    except ValueError as e:
+        raise TrainVQVAEError(f"{key} = {m.down_t}: {e}") from None
+    if cp.mode != "none" and config.n_latent < 4:
+        raise TrainVQVAEError(f"{key} = {m.down_t} gives {config.n_latent} latent step(s); the contrastive terms use "
+                              f"steps 0-3 (text, audio, style): use down_t <= 3 or contrastive.mode none")
     ccfg = ContrastiveConfig(mode=cp.mode, code_dim=m.code_dim, audio_dim=fd["audio_pooled"],
                              text_dim=fd["text_pooled"], audio_frame_dim=fd["audio_frames"],
                              text_frame_dim=fd["text_frames"], weight=cp.weight, tau=cp.tau,

@@ -66,7 +66,7 @@ class VQVAEConfig:
     def __post_init__(self) -> None:
         if self.latent_norm not in ("faithful", "vector"):
             raise ValueError(f"latent_norm: 'faithful' or 'vector', got {self.latent_norm!r}")
-        if min(self.in_dim, self.out_dim, self.width, self.code_dim, self.depth) < 1 or self.stride_t != 2:
+        if min(self.in_dim, self.out_dim, self.width, self.code_dim, self.depth) < 1 or self.down_t < 0 or self.stride_t != 2:
             raise ValueError(f"VQVAEConfig: positive sizes and stride_t 2 needed, got {self}")
         pad2 = self.n_frames - self.n_latent * self.stride_t ** self.down_t + 2
         if self.n_latent < 1 or pad2 < 0 or pad2 % 2:

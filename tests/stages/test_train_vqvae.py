@@ -12,7 +12,7 @@ from stages import build_windows, extract_features, train_vqvae
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-TINY = {"train_vqvae.models.demo": {"width": 16, "faithful_width": False, "codebook_size": 32, "code_dim": 32,
+TINY = {"train_vqvae.models.demo": {"width": 16, "faithful_width": False, "codebook_size": 32, "code_dim": 32, "down_t": 3,
                                     "epochs": 2, "batch_size": 16, "lr": 0.001},
         "train_vqvae.retrieval_pool": 4,
         "evaluate_baselines.seeds": [0, 1], "evaluate_baselines.diversity_permutations": 5,
@@ -154,3 +154,16 @@ def test_features_of_other_windows_are_refused(world, tmp_path):
     args[args.index("--features") + 1] = str(tmp_path / "f/features")
     with pytest.raises(train_vqvae.TrainVQVAEError, match="does not belong to"):
         train_vqvae.main(args)
+
+
+@pytest.mark.parametrize("down_t,match", [(6, "cannot bring back"), (4, "contrastive terms use steps 0-3")])
+def test_a_bad_down_t_names_the_key(world, tmp_path, down_t, match):
+    from tests.conftest import write_params
+
+    bad = write_params(tmp_path / "p.yaml", {**TINY, "train_vqvae.models.demo": {**TINY["train_vqvae.models.demo"],
+                                                                               "down_t": down_t}})
+    with pytest.raises(train_vqvae.TrainVQVAEError, match=rf"train_vqvae\.models\.demo\.down_t = {down_t}: .*{match}|"
+                                                          rf"train_vqvae\.models\.demo\.down_t = {down_t} .*{match}"):
+        train_vqvae.main(_args(world, tmp_path / "g", bad))
+    assert not (tmp_path / "g").exists()
+

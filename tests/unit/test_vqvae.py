@@ -64,11 +64,25 @@ def test_parameter_counts_of_the_original(in_dim, out_dim, width, encoder, decod
     assert counts["total"] == counts["encoder"] + counts["decoder"]      # the quantizer has buffers only
 
 
+@pytest.mark.parametrize("down_t,n_latent", [(3, 4), (2, 8), (1, 17)])
+def test_down_t_sets_the_latent_steps_and_keeps_34_frames(down_t, n_latent):
+    m = small(126, 36, down_t=down_t)
+    out = m(torch.randn(2, 34, 126))
+    assert m.config.n_latent == n_latent
+    assert out.latents.shape == (2, n_latent, 32) and out.indices.shape == (2, n_latent)
+    assert out.recon.shape == (2, 34, 36)
+    assert m.decode_indices(out.indices).shape == (2, 34, 36)
+
+
 def test_bad_configs_raise():
     with pytest.raises(ValueError, match="latent_norm"):
         VQVAEConfig(126, 36, latent_norm="channel")
     with pytest.raises(ValueError, match="n_frames"):
         VQVAEConfig(126, 36, n_frames=35)
+    with pytest.raises(ValueError, match="down_t"):
+        VQVAEConfig(126, 36, down_t=-1)
+    with pytest.raises(ValueError, match="down_t 6 gives 0 latent steps"):
+        VQVAEConfig(126, 36, down_t=6)
 
 
 # --- parts ----------------------------------------------------------------------------------------------------------
