@@ -40,6 +40,8 @@ RUNS = {
     "4 steps, continuous": Run(continuous=True),
     "8 steps": Run(down_t=2),
     "8 steps, one-cycle, velocity": Run(down_t=2, schedule="cycle", lr=2e-3, vel_weight=1.0),
+    "8 steps, 60 epochs, one-cycle, velocity, 256 codes": Run(epochs=60, codes=256, down_t=2, schedule="cycle",
+                                                               lr=2e-3, vel_weight=1.0),
     "17 steps": Run(down_t=1),
 }
 
