@@ -18,14 +18,25 @@ import resource
 import subprocess
 import sys
 import time
+from typing import NamedTuple
 
 from _table import print_table  # benchmarks/, on sys.path when run as a script
 
-# name -> (skeleton, width, codebook size, code_dim, batch, latent normalisation, down_t, the original code's
-# samples/s from perf-floors.md); our defaults are read from params.yaml (train_vqvae.models.<dataset>)
+class Config(NamedTuple):
+    skeleton: str
+    width: int
+    codebook: int
+    code_dim: int
+    batch: int
+    latent_norm: str
+    down_t: int
+    original_samples_s: float | None     # the original code's figure from perf-floors.md
+
+
+# our defaults are read from params.yaml (train_vqvae.models.<dataset>)
 ORIGINAL = {
-    "original TED body (W = codebook)": ("ted_expressive", 1024, 1024, 512, 32, "faithful", 3, 6.8),
-    "original architecture, W 512": ("ted_expressive", 512, 1024, 512, 32, "faithful", 3, 24.0),
+    "original TED body (W = codebook)": Config("ted_expressive", 1024, 1024, 512, 32, "faithful", 3, 6.8),
+    "original architecture, W 512": Config("ted_expressive", 512, 1024, 512, 32, "faithful", 3, 24.0),
 }
 SKELETON_OF = {"demo": "ted_expressive", "ted_expressive": "ted_expressive", "aqgt": "aqgt"}
 
@@ -37,8 +48,8 @@ def _configs() -> dict:
 
     root = Path(__file__).resolve().parents[1]
     models = yaml.safe_load((root / "params.yaml").read_text())["train_vqvae"]["models"]
-    ours = {f"ours: {ds} default": (SKELETON_OF[ds], m["codebook_size"] if m["faithful_width"] else m["width"],
-                                    m["codebook_size"], m["code_dim"], m["batch_size"], "vector", m["down_t"], None)
+    ours = {f"ours: {ds} default": Config(SKELETON_OF[ds], m["codebook_size"] if m["faithful_width"] else m["width"],
+                                          m["codebook_size"], m["code_dim"], m["batch_size"], "vector", m["down_t"], None)
             for ds, m in models.items()}
     return {**ORIGINAL, **ours}
 
@@ -57,7 +68,7 @@ def run_one(name: str, steps: int, warmup: int, threads: int = 2) -> dict:
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    skel_name, width, codebook, code_dim, batch, norm, down_t, _ = CONFIGS[name]
+    skel_name, width, codebook, code_dim, batch, norm, down_t, _ = CONFIGS[name]   # a Config
     skel = get_skeleton(skel_name)
     body = torch.as_tensor(part_dims(skel, "body"))
     model = VQVAE(VQVAEConfig(skel.dim, len(body), width=width, codebook_size=codebook, code_dim=code_dim,
@@ -123,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     base = results[0]["samples_s"]
     rows = []
     for r in results:
-        ref = CONFIGS[r["name"]][7]
+        ref = CONFIGS[r["name"]].original_samples_s
         rows.append((r["name"], str(r["width"]), f"{r['params_m']:.1f}", str(r["batch"]), f"{r['samples_s']:.1f}",
                      f"{r['ms_step']:.0f}", f"{r['peak_mb']:.0f}", f"{r['samples_s'] / base:.1f}x",
                      "-" if ref is None else f"{ref:g}"))
