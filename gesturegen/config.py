@@ -257,11 +257,104 @@ class ExtractCodesParams:
 
 
 @dataclass(frozen=True)
+class DiffusionModelParams:
+    """One dataset's denoiser size and training length (the transformer; the unet's size is the original's)."""
+    width: int = 128
+    layers: int = 4
+    heads: int = 4
+    epochs: int = 40
+    batch_size: int = 128
+    lr: float = 0.0005
+
+
+@dataclass(frozen=True)
+class ConditionDropParams:
+    """Per-sample probability of training without each condition (per_sample mode), and without all of them."""
+    speech: float = 0.1
+    text: float = 0.1
+    style: float = 0.1
+    seed: float = 0.1
+    all: float = 0.1
+
+
+@dataclass(frozen=True)
+class SamplerParams:
+    """How the trained models sample (gesturegen.models.diffusion): the name, its steps (ddim, dpmsolver++: any
+    1 ... diffusion.steps; ddpm_lerp: the original's, every step twice), and the guidance weight of each modality (1: no
+    guidance term, no extra network evaluation)."""
+    name: Literal["ddpm_lerp", "ddim", "dpmsolver++", "ddpm"] = "dpmsolver++"
+    steps: int = 10
+    guidance: dict[str, float] = field(default_factory=dict)
+    guidance_all: float = 1.0
+
+
+@dataclass(frozen=True)
 class DiffusionParams:
-    """Reserved for the latent-diffusion issue; `steps` is the number of diffusion steps."""
-    steps: int = 100
-    beta_start: float = 0.001
-    beta_end: float = 0.2
+    """The per-part latent diffusion models (stage `diffusion`, one run per dataset x part) and how they sample."""
+    steps: int = 100                 # diffusion steps T of the trained models
+    schedule: Literal["linear", "cosine"] = "linear"     # linear: the original's, 1e-4..0.02 scaled by 1000/T
+    objective: Literal["eps", "v", "x0"] = "v"           # the original: eps
+    loss: Literal["l1_smooth", "l2"] = "l1_smooth"       # the original: l1_smooth (TED configs), l2 (AQGT)
+    denoiser: Literal["transformer", "unet"] = "transformer"   # unet: the original's UNet_conditional
+    models: dict[str, DiffusionModelParams] = field(default_factory=dict)
+    dropout: float = 0.1
+    unet_time_dim: int = 1536
+    condition_dropout: Literal["per_sample", "faithful"] = "per_sample"
+    drop: ConditionDropParams = field(default_factory=ConditionDropParams)
+    train_t0: bool = True            # train every step t = 0 ... T-1 (the original: never t = 0)
+    train_seed_encoder: bool = True  # the original never optimised its seed-pose encoder
+    latent_scale: Literal["standardize", "none"] = "standardize"
+    style_refs: int = 4              # reference windows drawn per training window (one per epoch, in turn)
+    ema_decay: float = 0.999
+    ema_start: int = 0               # plain copy for this many steps (the original: 2000, decay 0.995)
+    ema_warmup: bool = True          # decay min(ema_decay, (1 + n) / (10 + n)) after n updates (the original: no)
+    beta1: float = 0.9
+    beta2: float = 0.99
+    weight_decay: float = 0.0
+    milestones: tuple[float, ...] = (0.5, 0.75)
+    gamma: float = 0.5
+    val_every: int = 5               # epochs between val scores (checkpoint selection)
+    use_ema: bool = True             # sample with the EMA weights (the original: never)
+    quantize: bool = False           # nearest codes before decoding (the original: true)
+    sampler: SamplerParams = field(default_factory=SamplerParams)
+
+    def __post_init__(self) -> None:
+        if self.steps < 2:
+            raise ParamsError(f"diffusion.steps: at least 2, got {self.steps}")
+        unknown = sorted(set(self.sampler.guidance) - {"speech", "text", "style", "seed"})
+        if unknown:
+            raise ParamsError(f"diffusion.sampler.guidance: unknown modalities {unknown} (speech, text, style, seed)")
+        if self.sampler.name in ("ddim", "dpmsolver++") and not 1 <= self.sampler.steps <= self.steps:
+            raise ParamsError(f"diffusion.sampler.steps: {self.sampler.steps} for {self.sampler.name}; use 1 ... "
+                              f"diffusion.steps ({self.steps})")
+
+    def model_for(self, dataset: str) -> DiffusionModelParams:
+        try:
+            return self.models[dataset]
+        except KeyError:
+            raise ParamsError(f"diffusion.models: no entry for dataset {dataset!r} (have {sorted(self.models)}); "
+                              f"add one (width, layers, heads, epochs, batch_size, lr)") from None
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    """The evaluation of the trained models (stage `evaluate`, one run per dataset): the v2 protocol of
+    evaluate_baselines (its partitions, permutations, pools) with these run seeds."""
+    seeds: tuple[int, ...] = (0, 1, 2)     # run seeds: new samples and new partitions per seed
+    # sampler steps of the default sampler for the NFE sweep, and the splits of the sweep and the ablations
+    nfe_sweep: tuple[int, ...] = (1, 2, 4, 10, 25, 100)
+    sweep_splits: tuple[str, ...] = ("val",)
+    ablations: tuple[str, ...] = ("speech", "text", "style", "seed")   # conditions nulled at inference, one at a time
+    batch_size: int = 1024                 # windows per sampling batch
+
+    def __post_init__(self) -> None:
+        if len(self.seeds) < 2:
+            raise ParamsError("evaluate.seeds: at least 2 run seeds (the confidence intervals are over seeds)")
+        unknown = sorted(set(self.ablations) - {"speech", "text", "style", "seed"})
+        if unknown:
+            raise ParamsError(f"evaluate.ablations: unknown conditions {unknown} (speech, text, style, seed)")
+        if any(n < 1 for n in self.nfe_sweep):
+            raise ParamsError("evaluate.nfe_sweep: sampler steps must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -281,6 +374,7 @@ class Params:
     train_vqvae: TrainVQVAEParams
     extract_codes: ExtractCodesParams
     diffusion: DiffusionParams
+    evaluate: EvaluateParams
 
     def __post_init__(self) -> None:
         for name in self.datasets:

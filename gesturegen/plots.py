@@ -68,6 +68,54 @@ def controls_figure(summary: Sequence[dict], dataset: str, controls: Sequence[st
     return fig
 
 
+NFE_METRICS = ("fgd_corrected", "kid_corrected", "beat_f1", "bcgap", "rprec_top3", "lexical_acc", "speaker_acc")
+
+
+def nfe_figure(summary: Sequence[dict], nfe_of: dict[int, int], rtf: dict[str, float], splits: Sequence[str],
+               dataset: str):
+    """Metrics (mean ± 95 % CI over run seeds) of the `nfe_<n>` rows against the network evaluations per window
+    (log axis), the ground truth as a dashed line; the last panel the batched real-time factor (`rtf`:
+    "<split>/nfe_<n>" -> generation seconds per second of motion)."""
+    plt = _pyplot()
+    index = {(r["split"], r["control"], r["metric"]): r for r in summary}
+    labels = {**CONTROL_METRICS, "rprec_top3": ("R-precision top-3 (sync evaluator)", "fraction (0–1)"),
+              "lexical_acc": ("lexical gesture accuracy (oracle)", "accuracy (0–1)"),
+              "speaker_acc": ("speaker accuracy (oracle)", "accuracy (0–1)")}
+    present = [m for m in NFE_METRICS if any(r["metric"] == m and r.get("mean") is not None and
+                                             str(r["control"]).startswith("nfe_") for r in summary)]
+    panels = present + ["rtf"]
+    cols = min(4, len(panels))
+    n_rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(n_rows, cols, figsize=(3.6 * cols, 3.4 * n_rows), squeeze=False)
+    steps = sorted(nfe_of)
+    xs = [nfe_of[s] for s in steps]
+    for ax, metric in zip(axes.flat, panels):
+        for split in splits:
+            if metric == "rtf":
+                ax.plot(xs, [rtf.get(f"{split}/nfe_{s}", np.nan) for s in steps], "o-", label=split)
+                continue
+            rows = [index.get((split, f"nfe_{s}", metric), {}) for s in steps]
+            ax.errorbar(xs, [np.nan if r.get("mean") is None else r["mean"] for r in rows],
+                        yerr=[r.get("ci95") or 0.0 for r in rows], fmt="o-", capsize=3, label=split)
+            gt = index.get((split, "ground_truth", metric), {})
+            if gt.get("mean") is not None:
+                ax.axhline(gt["mean"], ls="--", color="0.4", lw=1, label=f"ground truth ({split})")
+        ax.set_xscale("log")
+        ax.set_xticks(xs, [str(x) for x in xs], fontsize=8)
+        ax.set_xlabel("network evaluations per window", fontsize=8)
+        title, ylabel = (("real-time factor, batched", "generation s per s of motion") if metric == "rtf"
+                         else labels[metric])
+        ax.set_title(title, fontsize=9)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(panels):]:
+        fig.delaxes(ax)
+    fig.suptitle(f"{dataset}: quality and speed against network evaluations (default sampler; mean ± 95 % CI over "
+                 f"run seeds)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def clip_figure(clip: dict, sample_rate_hz: int, dataset: str):
     """One raw clip: waveform with word spans and labels above, left and right wrist speed below."""
     plt = _pyplot()

@@ -23,7 +23,6 @@ the same weights and metrics as an uninterrupted run.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import time
@@ -37,6 +36,7 @@ from gesturegen.compute import use_compute
 from gesturegen.config import ComputeParams, EvaluateBaselinesParams, TrainVQVAEParams, load_params, to_dict
 from gesturegen.data.windowstore import open_split
 from gesturegen.io import read_json, replace_on_success, write_json
+from gesturegen.training import lightning_device, run_fingerprint, write_dvclive
 
 RESUME = "resume"
 
@@ -76,10 +76,6 @@ def _tensors(w, f, motion: np.ndarray, frames: bool):
     frame = (lambda a: as_t(np.array(a, np.float32))) if frames else (lambda a: torch.zeros(n, 0))
     return (as_t(motion), as_t(np.array(f.audio_pooled, np.float32)), as_t(np.array(f.text_pooled, np.float32)),
             frame(f.audio_frames), frame(f.text_frames), as_t(np.asarray(w.video_ids, np.int64)))
-
-
-def _fingerprint(*parts) -> str:
-    return hashlib.blake2b(json.dumps(parts, sort_keys=True, default=str).encode(), digest_size=16).hexdigest()
 
 
 def _vs_baselines(summary: pd.DataFrame, baselines: Path) -> dict:
@@ -199,7 +195,7 @@ def run(p: TrainVQVAEParams, protocol: EvaluateBaselinesParams, compute: Compute
             return {}
         return recall_summary(retrieval_ranks(q, c, vid, np.random.default_rng(seed), pool=pool, trials=3), vid)
 
-    fingerprint = _fingerprint(to_dict(p), to_dict(protocol), to_dict(compute), seed, dataset, part,
+    fingerprint = run_fingerprint(to_dict(p), to_dict(protocol), to_dict(compute), seed, dataset, part,
                                wt.meta.get("checksums"), wv.meta.get("checksums"), ft.meta.get("checksums"),
                                fv.meta.get("checksums"), info)
     resume_dir = out_dir / RESUME
@@ -230,8 +226,7 @@ def run(p: TrainVQVAEParams, protocol: EvaluateBaselinesParams, compute: Compute
     train_loader = DataLoader(train_ds, batch_size=bs, sampler=EpochSampler(len(train_ds), seed),
                               drop_last=len(train_ds) >= 2 * bs, num_workers=0)
     val_loader = DataLoader(TensorDataset(*_tensors(wv, fv, xv, frames)), batch_size=256, num_workers=0)
-    accelerator, devices = ("cpu", 1) if compute.device == "cpu" else ("gpu", [int(compute.device.partition(":")[2] or 0)]) \
-        if compute.device.startswith("cuda") else ("mps", 1)
+    accelerator, devices = lightning_device(compute.device)
     saver = pl.callbacks.ModelCheckpoint(dirpath=resume_dir, filename="last", save_last=False, save_top_k=1,
                                          every_n_epochs=1, save_on_train_epoch_end=True,
                                          enable_version_counter=False)
@@ -318,7 +313,7 @@ def run(p: TrainVQVAEParams, protocol: EvaluateBaselinesParams, compute: Compute
         save_file({k: v.contiguous() for k, v in contrastive.state_dict().items()} or
                   {"empty": torch.zeros(0)}, str(model_dir / "contrastive.safetensors"))
         write_json(model_dir / "contrastive.json", {"config": to_dict(ccfg)})
-        _write_dvclive(live_dir, system.history)
+        write_dvclive(live_dir, system.history)
         summary.to_csv(summary_csv, index=False)
         report = {"dataset": dataset, "part": part, "model": {"config": to_dict(config), "parameters": n_params},
                   "contrastive": to_dict(ccfg), "epochs": m.epochs, "batch_size": bs, "milestones": milestones,
@@ -336,18 +331,6 @@ def run(p: TrainVQVAEParams, protocol: EvaluateBaselinesParams, compute: Compute
     # speed is the machine's, not the model's: in timings.json, so that a rerun writes the same metrics and report
     return headline, {"train_seconds": round(train_s, 3), "samples_per_s": samples_s,
                       "total_seconds": round(time.perf_counter() - start, 3)}
-
-
-def _write_dvclive(live_dir: Path, history: list[dict]) -> None:
-    """The per-epoch history as DVCLive metrics (dvclive/plots/metrics/*.tsv, step = epoch - 1)."""
-    from dvclive import Live
-
-    with Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=None, report=None, monitor_system=False) as live:
-        for row in history:
-            for k, v in row.items():
-                if k != "epoch" and v is not None:
-                    live.log_metric(k, v)
-            live.next_step()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -68,9 +68,11 @@ def write_windows(split_dir: Path, data: dict, split: str, dataset: str = "demo"
     np.save(split_dir / "video_ids.npy", data["video_ids"])
     np.save(split_dir / "clip_audio.npy", np.zeros(16, np.float16))
     vids = data["video_ids"]
+    k = np.array([np.sum(vids[:i] == v) for i, v in enumerate(vids)])      # position in its video
+    start = k * (T // 2)                                                    # a window overlaps only its neighbours
     pd.DataFrame({"window": np.arange(n), "video_id": vids, "vid": [f"video{v}" for v in vids], "clip": 0,
-                  "start_frame": 0, "start_time_s": 0.0, "end_time_s": T / FPS, "clip_row": 0}
-                 ).to_csv(split_dir / "windows.csv", index=False)
+                  "start_frame": start, "start_time_s": start / FPS, "end_time_s": (start + T) / FPS,
+                  "clip_row": 0}).to_csv(split_dir / "windows.csv", index=False)
     write_json(split_dir / "meta.json", {
         "format": WINDOWS_FORMAT, "version": WINDOWS_VERSION, "dataset": dataset, "split": split, "n_windows": n,
         "n_frames": T, "n_seed_frames": 4, "fps": FPS, "dim": D, "sample_rate_hz": 16000, "normalization": "train",

@@ -53,6 +53,7 @@ rule train_vqvae:
         "gesturegen/systems/__init__.py",
         "gesturegen/systems/sync_system.py",
         "gesturegen/systems/vqvae_system.py",
+        "gesturegen/training.py",
         "stages/__init__.py",
         "stages/train_vqvae.py",
     output:

@@ -1,0 +1,225 @@
+"""One part's latent diffusion model: a denoiser over the (standardised) continuous latents of a frozen VQ-VAE, its
+schedule and objective, and the way back from a sample to motion (ldmc-spec §6).
+
+    x₀ = (z − mean) / std           z: the VQ-VAE's normalised pre-quantisation latents (B, L, C) (extract_codes);
+                                    mean, std per (step, channel) over the train split ("standardize"), or 0 and 1
+                                    ("none", the original)
+    sample x₀ (gesturegen.models.diffusion.sample), z = x₀ · std + mean, then the VQ-VAE's latent normalisation
+    again (the original's F.normalize after sampling), optionally the nearest codes, then the VQ-VAE's decoder.
+
+Saved as `model.safetensors` (denoiser, its EMA copy, the latent statistics) + `config.json` (this config and what
+it was trained on: dataset, part, the VQ-VAE's folder and config digest), so `evaluate`, `render_videos` and
+`gesturegen generate` rebuild it from the folder alone and refuse it beside a VQ-VAE of another dataset or part.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gesturegen.io import read_model_config
+from gesturegen.models.denoisers import MODALITIES, Conditions, DenoiserConfig, build_denoiser
+from gesturegen.models.diffusion import SamplerConfig, Schedule, nfe, sample
+
+DIFFUSION_FORMAT = "gesturegen-latent-diffusion"
+DIFFUSION_VERSION = 1
+
+
+class DiffusionMismatchError(ValueError):
+    """A diffusion model used with a VQ-VAE, dataset, part or conditions it was not trained for; names the fix."""
+
+
+@dataclass(frozen=True)
+class LatentDiffusionConfig:
+    denoiser: DenoiserConfig
+    steps: int = 100
+    schedule: Literal["linear", "cosine"] = "linear"
+    objective: Literal["eps", "v", "x0"] = "v"
+    latent_norm: Literal["faithful", "vector"] = "vector"     # the VQ-VAE's (renormalisation after sampling)
+    latent_scale: Literal["standardize", "none"] = "standardize"
+    style_steps: tuple[int, ...] = (2, 3)                     # the reference latent's slots that make the style
+
+    def __post_init__(self) -> None:
+        if self.denoiser.steps != self.steps:
+            raise ValueError(f"denoiser steps {self.denoiser.steps} != schedule steps {self.steps}")
+        if self.style_steps and max(self.style_steps) >= self.denoiser.n_latent:
+            raise ValueError(f"style_steps {self.style_steps}: the VQ-VAE has {self.denoiser.n_latent} latent steps")
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> LatentDiffusionConfig:
+        d = dict(d)
+        d["denoiser"] = DenoiserConfig(**d["denoiser"])
+        d["style_steps"] = tuple(d["style_steps"])
+        return LatentDiffusionConfig(**d)
+
+
+class LatentDiffusion(nn.Module):
+    def __init__(self, config: LatentDiffusionConfig):
+        super().__init__()
+        self.config = config
+        dc = config.denoiser
+        self.net = build_denoiser(dc)
+        self.ema = copy.deepcopy(self.net).requires_grad_(False)
+        self.register_buffer("latent_mean", torch.zeros(dc.n_latent, dc.code_dim))
+        self.register_buffer("latent_std", torch.ones(dc.n_latent, dc.code_dim))
+        self.schedule = Schedule(config.steps, config.schedule, config.objective)
+        self.info: dict[str, Any] = {}
+
+    # --- latents ---
+    def set_latent_stats(self, latents: np.ndarray) -> None:
+        """Per (step, channel) mean and std of the train latents (N, L, C) ("standardize"); else 0 and 1."""
+        if self.config.latent_scale == "none":
+            return
+        z = torch.as_tensor(np.asarray(latents, np.float64))
+        self.latent_mean.copy_(z.mean(0).float())
+        self.latent_std.copy_(z.std(0).clamp_min(1e-4).float())
+
+    def to_x0(self, z: torch.Tensor) -> torch.Tensor:
+        return (z - self.latent_mean) / self.latent_std
+
+    def from_x0(self, x0: torch.Tensor) -> torch.Tensor:
+        """The VQ-VAE latents of a sample: unstandardised and normalised as the VQ-VAE's encoder normalises."""
+        z = x0 * self.latent_std + self.latent_mean
+        c = self.config.denoiser
+        if self.config.latent_norm == "faithful":
+            return F.normalize(z, dim=1)
+        return F.normalize(z, dim=2) * (c.code_dim / c.n_latent) ** 0.5
+
+    def style_of(self, ref_latents: torch.Tensor) -> torch.Tensor:
+        """The style condition (B, style_dim) from reference latents (B, L, C): their style slots, standardised."""
+        idx = list(self.config.style_steps)
+        return self.to_x0(ref_latents)[:, idx].reshape(ref_latents.shape[0], -1)
+
+    # --- sampling ---
+    def denoise(self, x: torch.Tensor, t: torch.Tensor, cond: Conditions, keep: torch.Tensor,
+                use_ema: bool = True, cache: dict | None = None) -> torch.Tensor:
+        return (self.ema if use_ema else self.net)(x, t, cond, keep, cache=cache)
+
+    def check_conditions(self, cond: Conditions) -> None:
+        """Every condition tensor has the shape the model was trained with; else DiffusionMismatchError naming it."""
+        c = self.config.denoiser
+        want = {"audio_frames": (c.n_frames, c.audio_frame_dim), "text_frames": (c.n_frames, c.text_frame_dim),
+                "audio_pooled": (c.audio_pooled_dim,), "text_pooled": (c.text_pooled_dim,), "seed": (c.seed_dim,),
+                "style": (c.style_dim,)}
+        n = len(cond)
+        for name, shape in want.items():
+            got = tuple(getattr(cond, name).shape)
+            if got != (n, *shape):
+                raise DiffusionMismatchError(
+                    f"condition {name}: shape {got}, the model was trained with {(n, *shape)} (batch {n}); features "
+                    f"of another extractor, windows of another length or skeleton, or a reference of another "
+                    f"dataset? Use the inputs of the dataset the model was trained on")
+
+    @torch.no_grad()
+    def generate(self, cond: Conditions, keep: torch.Tensor, sampler: SamplerConfig,
+                 generator: torch.Generator | None = None, use_ema: bool = True,
+                 batch_size: int = 1024) -> torch.Tensor:
+        """Latents z (B, L, C) for conditions `cond` (keep: (B, M) which modalities each sample sees)."""
+        c = self.config.denoiser
+        self.check_conditions(cond)
+        out = []
+        for i in range(0, len(cond), batch_size):
+            part = cond.slice(i, i + batch_size)
+            k = keep[i:i + batch_size]
+            cache: dict = {}        # the step-independent context, once per condition set of this run
+
+            def net(x, t, kk, part=part, cache=cache):
+                reps = x.shape[0] // len(part)
+                return self.denoise(x, t, part if reps == 1 else part.repeat(reps), kk, use_ema, cache)
+
+            x0 = sample(net, self.schedule, k, (len(part), c.n_latent, c.code_dim), sampler, MODALITIES,
+                        generator=generator)
+            out.append(self.from_x0(x0))
+        return torch.cat(out) if out else torch.zeros(0, c.n_latent, c.code_dim)
+
+    def nfe(self, sampler: SamplerConfig) -> int:
+        return nfe(sampler, self.config.steps, MODALITIES)
+
+    @torch.no_grad()
+    def update_ema(self, decay: float) -> None:
+        for e, p in zip(self.ema.parameters(), self.net.parameters()):
+            e.lerp_(p.detach(), 1.0 - decay)
+        for e, b in zip(self.ema.buffers(), self.net.buffers()):
+            e.copy_(b)
+
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.net.parameters())
+
+
+def decode(vqvae, z: torch.Tensor, quantize: bool = False, batch_size: int = 1024) -> torch.Tensor:
+    """The part's motion (B, T, out_dim) of latents z through a VQ-VAE's decoder: nearest codes first (the original)
+    or the continuous latents as they are."""
+    out = []
+    with torch.no_grad():
+        for i in range(0, z.shape[0], batch_size):
+            zi = z[i:i + batch_size]
+            out.append(vqvae.decode_latents(zi) if quantize else vqvae.decoder(zi))
+    c = vqvae.config
+    return torch.cat(out) if out else torch.zeros(0, c.n_frames, c.out_dim)
+
+
+def save_diffusion(model: LatentDiffusion, directory: str | Path, info: dict[str, Any]) -> Path:
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})
+    cfg = {"format": DIFFUSION_FORMAT, "version": DIFFUSION_VERSION, "config": dataclasses.asdict(model.config),
+           **info}
+    (directory / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+    return directory
+
+
+def load_diffusion(directory: str | Path, dataset: str | None = None, part: str | None = None,
+                   vqvae_info: dict | None = None) -> LatentDiffusion:
+    """Rebuild a saved model (eval mode) from its folder; refuse it for another dataset or part, or beside a VQ-VAE
+    (its config.json as `vqvae_info`) other than the one it was trained on."""
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    info, cfg_path = read_model_config(directory, DIFFUSION_FORMAT, DIFFUSION_VERSION, "train_diffusion")
+    for key, want in (("dataset", dataset), ("part", part)):
+        if want is not None and info.get(key) != want:
+            raise DiffusionMismatchError(
+                f"{cfg_path}: this diffusion model was trained for {key} {info.get(key)!r}, not {want!r}; pass "
+                f"results/train_diffusion/{dataset or info.get('dataset')}-{part or info.get('part')}/model")
+    if vqvae_info is not None:
+        want = info.get("vqvae", {})
+        have = {"dataset": vqvae_info.get("dataset"), "part": vqvae_info.get("part"),
+                "config": vqvae_info.get("config")}
+        for key in ("dataset", "part", "config"):
+            if want.get(key) != have[key]:
+                raise DiffusionMismatchError(
+                    f"{cfg_path}: trained on the latents of a VQ-VAE of {want.get('dataset')!r}/{want.get('part')!r}"
+                    f" ({want.get('path')}), but the VQ-VAE given is {have['dataset']!r}/{have['part']!r}"
+                    f"{' with another config' if key == 'config' else ''}; pair it with the VQ-VAE it was trained "
+                    f"on (retrain with train_diffusion after train_vqvae changes)")
+    model = LatentDiffusion(LatentDiffusionConfig.from_dict(info["config"]))
+    state = load_file(str(directory / "model.safetensors"))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise DiffusionMismatchError(f"{directory / 'model.safetensors'}: weights do not match {cfg_path} "
+                                     f"(missing {missing[:5]}, unexpected {unexpected[:5]}); re-run train_diffusion")
+    model.info = info
+    return model.eval()
+
+
+def null_keep(n: int, drop: tuple[str, ...] = (), device=None) -> torch.Tensor:
+    """keep (n, M): every modality present except those in `drop`."""
+    unknown = sorted(set(drop) - set(MODALITIES))
+    if unknown:
+        raise ValueError(f"unknown modalities {unknown}; choose from {MODALITIES}")
+    k = torch.ones(n, len(MODALITIES), dtype=torch.bool, device=device)
+    for m in drop:
+        k[:, MODALITIES.index(m)] = False
+    return k
+

@@ -1,0 +1,314 @@
+"""Train one part's latent diffusion model (body or hand) of one dataset over its VQ-VAE's latents.
+
+Reads   <windows>/{train,val}/        build_windows (motion: the seed poses; videos and times: the style references)
+        <features>/{train,val}/       extract_features (per-frame and pooled speech and text features)
+        <codes>/{train,val}/          extract_codes (the continuous latents diffused; checked against the windows)
+        <vqvae>                       train_vqvae's model/ (decodes samples; must be the one the codes came from)
+        <encoder>                     train_fgd_encoder (checkpoint selection: the v2 protocol's val FGD)
+Writes  <out-dir>/model/{model.safetensors,config.json}   (gesturegen.models.latent_diffusion.load_diffusion)
+        <out-dir>/metrics.json    headline: val corrected FGD of the kept weights' samples (the part generated, the
+                                  other part real: `val.fgd.part`), the final train loss, parameters (M), NFE of the
+                                  default sampler, device
+        <out-dir>/report.json     everything: history, selection, sampler, style references, parameters
+        <out-dir>/dvclive/        per-epoch curves (DVCLive; `dvc plots show`)
+        <out-dir>/resume/last.ckpt  the last epoch's training state while a run is unfinished (deleted on success)
+        <out-dir>/timings.json    seconds and training samples/s (not tracked: they are the machine's)
+Params  params.yaml → seed, compute, diffusion, evaluate_baselines (the v2 protocol's partitions for selection)
+
+A killed run restarts from resume/last.ckpt when it was written for the same params, seed and inputs, and ends with
+the same weights and metrics as an uninterrupted run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from gesturegen.compute import use_compute
+from gesturegen.config import ComputeParams, DiffusionParams, EvaluateBaselinesParams, load_params, to_dict
+from gesturegen.io import file_digest, read_json, replace_on_success, write_json
+from gesturegen.training import lightning_device, run_fingerprint, write_dvclive
+
+RESUME = "resume"
+
+
+class DiffusionStageError(RuntimeError):
+    pass
+
+
+def sampler_config(p: DiffusionParams, steps: int | None = None, name: str | None = None):
+    from gesturegen.models.diffusion import SamplerConfig
+
+    s = p.sampler
+    return SamplerConfig(name=name or s.name, steps=steps or s.steps, guidance=dict(s.guidance),
+                         guidance_all=s.guidance_all)
+
+
+def open_inputs(windows: Path, features: Path, codes_dir: Path, dataset: str, split: str, vqvae_dir: Path | None,
+                error: type[Exception] = DiffusionStageError):
+    """(windows split, features split, codes) of one split, checked to belong together (and the codes to the VQ-VAE
+    in vqvae_dir); errors name the folders and the fix."""
+    from gesturegen.codes import CodesError, open_codes
+    from gesturegen.data.windowstore import open_split
+    from gesturegen.features import open_features
+    from gesturegen.features.common import FeatureError
+
+    w = open_split(windows / split)
+    if w.meta.get("dataset") not in (None, dataset):
+        raise error(f"{w.path}: windows of dataset {w.meta['dataset']!r}, not {dataset!r}; pass "
+                    f"--windows results/build_windows/{dataset}/windows")
+    try:
+        f = open_features(features / split, w)
+    except (FeatureError, FileNotFoundError) as e:
+        raise error(f"{features / split} does not belong to {w.path}: {e}") from None
+    try:
+        c = open_codes(codes_dir / split, w)
+    except CodesError as e:
+        raise error(str(e)) from None
+    if c.meta.get("dataset") not in (None, dataset):
+        raise error(f"{c.path}: codes of dataset {c.meta.get('dataset')!r}, not {dataset!r}")
+    if vqvae_dir is not None:
+        digest = file_digest(vqvae_dir / "config.json")[1]
+        if c.meta.get("model", {}).get("config_blake2b") != digest:
+            raise error(f"{c.path}: these codes were not extracted with the VQ-VAE in {vqvae_dir} "
+                        f"({c.meta.get('model', {}).get('path')!r}); re-run extract_codes on it")
+    return w, f, c
+
+
+def window_inputs(w, f, refs: np.ndarray, n_seed: int):
+    from gesturegen.generation import WindowInputs
+
+    return WindowInputs(f.audio_frames, f.text_frames, f.audio_pooled, f.text_pooled,
+                        np.asarray(w.dir_vec[:, :n_seed], np.float32), refs)
+
+
+def split_references(w, k: int, seed: int, split: str) -> np.ndarray:
+    """k non-overlapping reference windows of the same video per window (gesturegen.generation.reference_windows),
+    seeded per split."""
+    import zlib
+
+    from gesturegen.generation import reference_windows
+
+    t = w.windows()
+    return reference_windows(t["vid"].astype(str).to_numpy(), t["start_time_s"].to_numpy(),
+                             t["end_time_s"].to_numpy(), k, np.random.default_rng([seed, zlib.crc32(split.encode())]))
+
+
+def run(p: DiffusionParams, protocol: EvaluateBaselinesParams, compute: ComputeParams, seed: int, dataset: str,
+        part: str, windows: Path, features: Path, codes_dir: Path, vqvae_dir: Path, encoder_dir: Path, out_dir: Path,
+        callbacks: tuple = ()) -> tuple[dict, dict]:
+    """Train into out_dir (outputs replaced only on success); returns (headline metrics, timings)."""
+    import pytorch_lightning as pl
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from gesturegen import evaluation
+    from gesturegen.data.skeleton import get_skeleton
+    from gesturegen.evaluators import open_extractor
+    from gesturegen.generation import generate_part
+    from gesturegen.metrics.fgd import frechet_distance_symmetric
+    from gesturegen.models.denoisers import DenoiserConfig
+    from gesturegen.models.diffusion import SamplerError, check_sampler
+    from gesturegen.models.latent_diffusion import LatentDiffusion, LatentDiffusionConfig, save_diffusion
+    from gesturegen.models.sync_evaluator import EvaluatorMismatchError
+    from gesturegen.models.vqvae import PARTS, VQVAEMismatchError, assemble, load_vqvae, part_dims
+    from gesturegen.systems.diffusion_system import DiffusionSystem
+    from gesturegen.systems.vqvae_system import EpochSampler
+
+    if part not in PARTS:
+        raise DiffusionStageError(f"--part: 'body' or 'hand', got {part!r}")
+    m = p.model_for(dataset)
+    machine = use_compute(compute.device, compute.threads)
+    start = time.perf_counter()
+    try:
+        vqvae = load_vqvae(vqvae_dir, dataset=dataset, part=part)
+    except VQVAEMismatchError as e:
+        raise DiffusionStageError(str(e)) from None
+    wt, ft, ct = open_inputs(windows, features, codes_dir, dataset, "train", vqvae_dir)
+    wv, fv, cv = open_inputs(windows, features, codes_dir, dataset, "val", vqvae_dir)
+    if ft.meta["dims"] != fv.meta["dims"]:
+        raise DiffusionStageError(f"{features}: train and val feature dims differ; re-run extract_features")
+    skeleton = get_skeleton(wt.meta["skeleton"])
+    dims = part_dims(skeleton, part)
+    vc = vqvae.config
+    n_seed, n_frames = int(wt.meta["n_seed_frames"]), int(wt.meta["n_frames"])
+    if (vc.n_frames, vc.in_dim) != (n_frames, skeleton.dim):
+        raise DiffusionStageError(f"{vqvae_dir}: a VQ-VAE of ({vc.n_frames}, {vc.in_dim}) windows, {windows} holds "
+                                  f"({n_frames}, {skeleton.dim}); pass the matching folders")
+    fd = ft.meta["dims"]
+    style_steps = tuple(s for s in (2, 3) if s < vc.n_latent)
+    try:
+        dcfg = DenoiserConfig(n_latent=vc.n_latent, code_dim=vc.code_dim, n_frames=n_frames,
+                              audio_frame_dim=fd["audio_frames"], text_frame_dim=fd["text_frames"],
+                              audio_pooled_dim=fd["audio_pooled"], text_pooled_dim=fd["text_pooled"],
+                              seed_dim=n_seed * skeleton.dim, style_dim=max(1, len(style_steps)) * vc.code_dim,
+                              steps=p.steps, kind=p.denoiser, width=m.width, layers=m.layers, heads=m.heads,
+                              dropout=p.dropout, unet_time_dim=p.unet_time_dim,
+                              train_seed_encoder=p.train_seed_encoder, projection_seed=seed)
+        config = LatentDiffusionConfig(denoiser=dcfg, steps=p.steps, schedule=p.schedule, objective=p.objective,
+                                       latent_norm=vc.latent_norm, latent_scale=p.latent_scale,
+                                       style_steps=style_steps)
+    except ValueError as e:
+        raise DiffusionStageError(f"params.yaml: diffusion: {e}") from None
+    sampler = sampler_config(p)
+    from gesturegen.models.denoisers import MODALITIES
+    try:
+        check_sampler(sampler, p.steps, MODALITIES)
+    except SamplerError as e:
+        raise DiffusionStageError(f"params.yaml: diffusion.sampler: {e}") from None
+
+    # style references (train: k per window, one per epoch in turn; val: the first)
+    refs_t = split_references(wt, p.style_refs, seed, "train")
+    refs_v = split_references(wv, 1, seed, "val")[:, 0]
+    lat_t = np.array(ct.latents, np.float32)
+    lat_v = np.array(cv.latents, np.float32)
+
+    # the extractor and the v2 protocol's val partitions (selection)
+    norm = read_json(windows / "normalization.json")
+    mean_dir_vec = np.asarray(norm["mean_dir_vec"], dtype=np.float32)
+    try:
+        extract, info = open_extractor(encoder_dir, norm, skeleton, dataset, compute.device)
+    except EvaluatorMismatchError as e:
+        raise DiffusionStageError(str(e)) from None
+    settings = evaluation.EvalSettings.from_protocol(protocol, dataset, wt.meta)
+    val_split = evaluation.EvalSplit("val", wv.dir_vec, wv.audio, wv.windows()["vid"].astype(str).to_numpy())
+    ctx = evaluation.prepare_split(val_split, extract, skeleton, mean_dir_vec, settings, seed, protocol.seeds[:1])
+    val_inputs = window_inputs(wv, fv, refs_v, n_seed)
+
+    def val_score(model: LatentDiffusion) -> float:
+        """Mean corrected FGD over the first run seed's val partitions: the part sampled with the default sampler
+        (fixed noise), the other part and the seed frames real, on Q against the real motion of R."""
+        gen_part = generate_part(model, vqvae, val_inputs, lat_v, sampler, seed, use_ema=p.use_ema,
+                                 quantize=p.quantize)
+        gen = assemble(ctx.real, gen_part, dims)
+        gen[:, :n_seed] = ctx.real[:, :n_seed]
+        feats = extract(gen)
+        rs = protocol.seeds[0]
+        vals = []
+        for k, (ref, query) in enumerate(ctx.partitions[rs]):
+            cov, root = ctx.ref_moments(rs, k)
+            vals.append(float(frechet_distance_symmetric(ctx.real_feats[ref], feats[query], root, cov)))
+        return float(np.mean(vals))
+
+    fingerprint = run_fingerprint(to_dict(p), to_dict(protocol), to_dict(compute), seed, dataset, part,
+                               wt.meta.get("checksums"), wv.meta.get("checksums"), ft.meta.get("checksums"),
+                               fv.meta.get("checksums"), ct.meta.get("model"), info)
+    resume_dir = out_dir / RESUME
+    ckpt = resume_dir / "last.ckpt"
+    ckpt_path, done_epochs = None, 0
+    if ckpt.is_file():
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        if state.get("gesturegen", {}).get("fingerprint") == fingerprint:
+            ckpt_path, done_epochs = ckpt, int(state.get("epoch", -1)) + 1
+            print(f"diffusion {dataset}-{part}: resuming from {ckpt} (epoch {state.get('epoch', 0) + 1} done)")
+        else:
+            print(f"diffusion {dataset}-{part}: {ckpt} was written for other params or inputs; starting afresh")
+            ckpt.unlink()
+        del state
+
+    pl.seed_everything(seed, workers=True, verbose=False)
+    model = LatentDiffusion(config)
+    model.set_latent_stats(lat_t)
+    model.ema.load_state_dict(model.net.state_dict())
+    with torch.no_grad():
+        style_table = model.style_of(torch.as_tensor(lat_t))
+        style_val = model.style_of(torch.as_tensor(lat_v))
+    milestones = sorted({max(1, round(f * m.epochs)) for f in p.milestones})
+    system = DiffusionSystem(model, style_table, torch.as_tensor(refs_t), drop=to_dict(p.drop), drop_all=p.drop.all,
+                             dropout_mode=p.condition_dropout, loss=p.loss, t_min=0 if p.train_t0 else 1, lr=m.lr,
+                             betas=(p.beta1, p.beta2), weight_decay=p.weight_decay, milestones=tuple(milestones),
+                             gamma=p.gamma, ema_decay=p.ema_decay, ema_start=p.ema_start,
+                             ema_warmup=p.ema_warmup, val_every=p.val_every,
+                             max_epochs=m.epochs, val_score=val_score, seed=seed,
+                             val_style_table=style_val, val_refs=torch.as_tensor(refs_v)[:, None])
+    system.fingerprint = fingerprint
+
+    def tensors(w, f, lat):
+        as_t = lambda a: torch.as_tensor(np.array(a, np.float32))
+        seed_m = np.array(w.dir_vec[:, :n_seed], np.float32).reshape(len(lat), -1)
+        return (torch.arange(len(lat)), as_t(lat), as_t(f.audio_frames), as_t(f.text_frames), as_t(f.audio_pooled),
+                as_t(f.text_pooled), as_t(seed_m))
+
+    train_ds = TensorDataset(*tensors(wt, ft, lat_t))
+    bs = min(m.batch_size, len(train_ds))
+    if bs < 2:
+        raise DiffusionStageError(f"{wt.path}: {len(train_ds)} train window(s); training needs at least 2")
+    train_loader = DataLoader(train_ds, batch_size=bs, sampler=EpochSampler(len(train_ds), seed),
+                              drop_last=len(train_ds) >= 2 * bs, num_workers=0)
+    val_ds = TensorDataset(*tensors(wv, fv, lat_v))
+    val_loader = DataLoader(val_ds, batch_size=512, num_workers=0)
+    accelerator, devices = lightning_device(compute.device)
+    saver = pl.callbacks.ModelCheckpoint(dirpath=resume_dir, filename="last", save_last=False, save_top_k=1,
+                                         every_n_epochs=1, save_on_train_epoch_end=True, enable_version_counter=False)
+    trainer = pl.Trainer(accelerator=accelerator, devices=devices, max_epochs=m.epochs, deterministic=True,
+                         logger=False, callbacks=[saver, *callbacks], num_sanity_val_steps=0,
+                         enable_progress_bar=True, enable_model_summary=False, default_root_dir=resume_dir)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*treespec.*")
+        trainer.fit(system, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
+    train_s = time.perf_counter() - t0
+    trained = len(train_loader) * bs * (m.epochs - done_epochs)
+
+    model.load_state_dict(system.best_state)
+    model = model.cpu().eval()
+    last = system.history[-1]
+    n_params = model.parameter_count()
+    # headline (dvc metrics show): val FGD of the part generated (`val.fgd.part`), the final train loss, size, NFE of
+    # the default sampler; the history and the val loss are in report.json
+    headline = {"val": {"fgd": {"part": round(system.best_score, 4)}}, "loss": round(last["train_loss"], 5),
+                "mparams": round(n_params / 1e6, 3), "nfe": model.nfe(sampler), "device": compute.device}
+    vq_info = read_json(vqvae_dir / "config.json")
+    info_out = {"dataset": dataset, "part": part, "skeleton": skeleton.name, "part_dims": dims.tolist(),
+                "n_frames": n_frames, "n_seed_frames": n_seed, "fps": wt.meta["fps"], "seed": seed,
+                "features": {k: int(v) for k, v in fd.items()}, "best_epoch": system.best_epoch,
+                "sampler": to_dict(p.sampler), "use_ema": p.use_ema, "quantize": p.quantize,
+                "vqvae": {"path": str(vqvae_dir), "dataset": vq_info.get("dataset"), "part": vq_info.get("part"),
+                          "config": vq_info.get("config")}}
+    with replace_on_success(out_dir / "model", out_dir / "dvclive", out_dir / "report.json",
+                            out_dir / "metrics.json") as (model_dir, live_dir, report_json, metrics_json):
+        save_diffusion(model, model_dir, info_out)
+        write_dvclive(live_dir, system.history)
+        write_json(report_json, {
+            "dataset": dataset, "part": part, "model": {"config": to_dict(config), "parameters": n_params},
+            "epochs": m.epochs, "batch_size": bs, "milestones": milestones, "best_epoch": system.best_epoch,
+            "selection": "lowest val corrected FGD of the part sampled with the default sampler, assembled with the "
+                         "other part's ground truth (first run seed's partitions)",
+            "sampler": {**to_dict(p.sampler), "nfe": model.nfe(sampler)}, "history": system.history,
+            "style_references": {"train_without": int((refs_t[:, 0] < 0).sum()),
+                                 "val_without": int((refs_v < 0).sum()), "per_window": p.style_refs},
+            "resumed": ckpt_path is not None, "compute": machine})
+        write_json(metrics_json, headline)
+    shutil.rmtree(resume_dir, ignore_errors=True)
+    return headline, {"train_seconds": round(train_s, 3),
+                      "samples_per_s": round(trained / train_s, 1) if train_s > 0 and trained else None,
+                      "total_seconds": round(time.perf_counter() - start, 3)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--params", type=Path, default=Path("params.yaml"))
+    ap.add_argument("--dataset", required=True)
+    ap.add_argument("--part", required=True, choices=["body", "hand"])
+    ap.add_argument("--windows", type=Path, required=True, help="build_windows' windows/ folder")
+    ap.add_argument("--features", type=Path, required=True, help="extract_features' features/ folder")
+    ap.add_argument("--codes", type=Path, required=True, help="extract_codes' codes/ folder of this part")
+    ap.add_argument("--vqvae", type=Path, required=True, help="train_vqvae's model/ folder of this part")
+    ap.add_argument("--encoder", type=Path, required=True, help="train_fgd_encoder's encoder/ folder")
+    ap.add_argument("--out-dir", type=Path, required=True)
+    args = ap.parse_args(argv)
+    params = load_params(args.params)
+    metrics, timings = run(params.diffusion, params.evaluate_baselines, params.compute, params.seed, args.dataset,
+                           args.part, args.windows, args.features, args.codes, args.vqvae, args.encoder, args.out_dir)
+    write_json(args.out_dir / "timings.json", timings)
+    print(f"diffusion {args.dataset}-{args.part}: {timings['total_seconds']:.1f} s; {json.dumps(metrics)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,237 @@
+"""Latent diffusion: schedules, objectives, samplers (against an exact denoiser), denoisers, save/load."""
+import numpy as np
+import pytest
+import torch
+
+from gesturegen.models.denoisers import MODALITIES, Conditions, DenoiserConfig, FaithfulUNet, build_denoiser
+from gesturegen.models.diffusion import (SamplerConfig, SamplerError, Schedule, check_sampler, make_betas, nfe,
+                                         sample)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_the_original_linear_schedule():
+    s = Schedule(100)
+    assert s.betas[0] == pytest.approx(0.001) and s.betas[-1] == pytest.approx(0.2)
+    # ldmc-spec §6.4: ᾱ[1] = 0.99599, ᾱ[50] = 0.0667, ᾱ[99] = 2.04e-5
+    assert s.alphas_cumprod[1] == pytest.approx(0.99599, abs=1e-5)
+    assert s.alphas_cumprod[50] == pytest.approx(0.0667, abs=1e-4)
+    assert s.alphas_cumprod[99] == pytest.approx(2.04e-5, rel=0.01)
+    b = make_betas(1000)                                       # DDPM's 1e-4 .. 0.02 at 1000 steps
+    assert b[0] == pytest.approx(1e-4) and b[-1] == pytest.approx(0.02)
+    assert make_betas(10).max() == 0.999                      # the scaled linear schedule would pass 1
+    c = make_betas(100, "cosine")
+    assert np.all(np.diff(c) > 0) and c.max() <= 0.999
+
+
+@pytest.mark.parametrize("objective", ["eps", "v", "x0"])
+def test_objective_targets_convert_back_to_eps_and_x0(objective):
+    s = Schedule(100, objective=objective)
+    g = torch.Generator().manual_seed(0)
+    x0, noise = torch.randn(6, 4, 8, generator=g), torch.randn(6, 4, 8, generator=g)
+    t = torch.tensor([0, 1, 10, 50, 98, 99])
+    xt = s.q_sample(x0, t, noise)
+    eps, x0_hat = s.to_eps_x0(s.target(x0, noise, t), xt, t)
+    assert torch.allclose(eps, noise, atol=2e-3) and torch.allclose(x0_hat, x0, atol=2e-3)
+
+
+def _gaussian_denoiser(s: Schedule, mu: float, sigma: float):
+    """The exact prediction for data x0 ~ N(mu, sigma^2 I), in the schedule's objective."""
+    def net(x, t, keep):
+        a = s._sa[t].view(-1, 1, 1)
+        r = s._s1a[t].view(-1, 1, 1)
+        eps = r * (x - a * mu) / (a * a * sigma ** 2 + r * r)
+        x0 = (x - r * eps) / a
+        return {"eps": eps, "x0": x0, "v": a * eps - r * x0}[s.objective]
+    return net
+
+
+@pytest.mark.parametrize("name, steps, objective", [("ddim", 99, "eps"), ("dpmsolver++", 10, "v"),
+                                                    ("dpmsolver++", 25, "x0"), ("ddpm", 100, "eps"),
+                                                    ("ddpm_lerp", 99, "v")])
+def test_samplers_draw_the_data_distribution_from_an_exact_denoiser(name, steps, objective):
+    s = Schedule(100, objective=objective)
+    mu, sigma = 0.7, 0.5
+    keep = torch.ones(4000, len(MODALITIES), dtype=torch.bool)
+    x = sample(_gaussian_denoiser(s, mu, sigma), s, keep, (4000, 2, 3), SamplerConfig(name=name, steps=steps),
+               MODALITIES, generator=torch.Generator().manual_seed(1))
+    assert float(x.mean()) == pytest.approx(mu, abs=0.03)
+    assert float(x.std()) == pytest.approx(sigma, abs=0.04)
+
+
+def test_guidance_is_cond_plus_w_times_the_modality_difference():
+    s = Schedule(30, objective="x0")
+    calls = []
+
+    def net(x, t, keep):          # predicts 1 + (speech kept) + 10 * (text kept)
+        calls.append(keep.shape[0])
+        return (1 + keep[:, 0].float() + 10 * keep[:, 1].float()).view(-1, 1, 1).expand_as(x).clone()
+
+    keep = torch.ones(3, 4, dtype=torch.bool)
+    cfg = SamplerConfig(name="ddim", steps=1, guidance={"speech": 3.0})
+    x = sample(net, s, keep, (3, 1, 1), cfg, MODALITIES, generator=torch.Generator().manual_seed(0))
+    # one step to t = 0 lands on the x0 prediction: 12 + (3 - 1) * (12 - 11) = 14
+    assert torch.allclose(x, torch.full_like(x, 14.0), atol=0.05)
+    assert calls == [6]                                        # cond and "no speech" as one batch of 2 x 3
+    assert nfe(cfg, 30, MODALITIES) == 2 and nfe(SamplerConfig("ddpm_lerp"), 100, MODALITIES) == 198
+
+
+@pytest.mark.parametrize("cfg, match", [(SamplerConfig("ddim", steps=101), "1 … 100"),
+                                        (SamplerConfig("dpmsolver++", steps=0), "1 … 100"),
+                                        (SamplerConfig("ddpm_lerp", steps=10), "not supported"),
+                                        (SamplerConfig("ddpm", steps=10), "not supported"),
+                                        (SamplerConfig("euler"), "choose one of"),
+                                        (SamplerConfig("ddim", guidance={"gaze": 2.0}), "unknown modalities")])
+def test_unsupported_sampler_settings_are_refused(cfg, match):
+    with pytest.raises(SamplerError, match=match):
+        check_sampler(cfg, 100, MODALITIES)
+
+
+def _cfg(kind="transformer", **kw):
+    return DenoiserConfig(n_latent=4, code_dim=16, n_frames=34, audio_frame_dim=5, text_frame_dim=6,
+                          audio_pooled_dim=7, text_pooled_dim=8, seed_dim=12, style_dim=32, kind=kind, width=32,
+                          layers=2, heads=4, **kw)
+
+
+def _cond(b=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return Conditions(torch.randn(b, 34, 5, generator=g), torch.randn(b, 34, 6, generator=g),
+                      torch.randn(b, 7, generator=g), torch.randn(b, 8, generator=g), torch.randn(b, 12, generator=g),
+                      torch.randn(b, 32, generator=g))
+
+
+def test_the_faithful_unet_has_the_original_size():
+    c = DenoiserConfig(n_latent=4, code_dim=512, n_frames=34, audio_frame_dim=68, text_frame_dim=384,
+                       audio_pooled_dim=512, text_pooled_dim=768, seed_dim=504, style_dim=1024, kind="unet")
+    u = FaithfulUNet(c)
+    n = sum(p.numel() for p in u.parameters()) - sum(p.numel() for p in u.seed_enc.parameters())
+    # ldmc-spec §6.3: 11.36 M parameters, of which label_emb (1024 x 1536, never used) is left out here
+    assert (n + 1024 * 1536) / 1e6 == pytest.approx(11.36, abs=0.005)
+    keep = torch.ones(2, 4, dtype=torch.bool)
+    cond = Conditions(torch.zeros(2, 34, 68), torch.zeros(2, 34, 384), torch.randn(2, 512), torch.randn(2, 768),
+                      torch.randn(2, 504), torch.zeros(2, 1024))
+    assert u(torch.randn(2, 4, 512), torch.tensor([1, 99]), cond, keep).shape == (2, 4, 512)
+    frozen = FaithfulUNet(DenoiserConfig(**{**c.__dict__, "train_seed_encoder": False}))
+    assert not any(p.requires_grad for p in frozen.seed_enc.parameters())   # the original's bug, on request
+
+
+@pytest.mark.parametrize("kind", ["transformer", "unet"])
+def test_a_dropped_modality_changes_nothing_of_its_input(kind):
+    torch.manual_seed(0)
+    net = build_denoiser(_cfg(kind)).eval()
+    for p in net.parameters():                       # zero-initialised outputs would hide everything
+        torch.nn.init.normal_(p, std=0.2) if p.requires_grad else None
+    x, t = torch.randn(3, 4, 16), torch.tensor([3, 50, 90])
+    a, b = _cond(seed=0), _cond(seed=1)
+    for j, m in enumerate(MODALITIES):
+        if kind == "unet" and m == "style":
+            continue                                  # the original has no style input
+        keep = torch.ones(3, 4, dtype=torch.bool)
+        keep[:, j] = False
+        mixed = Conditions(*(fb if name_of(i) in owners(m) else fa
+                             for i, (fa, fb) in enumerate(zip(a.fields(), b.fields()))))
+        with torch.no_grad():
+            assert torch.allclose(net(x, t, a, keep), net(x, t, mixed, keep), atol=1e-5), m
+            assert not torch.allclose(net(x, t, a, torch.ones_like(keep)), net(x, t, mixed, torch.ones_like(keep)))
+
+
+def name_of(i: int) -> str:
+    return ("audio_frames", "text_frames", "audio_pooled", "text_pooled", "seed", "style")[i]
+
+
+def owners(m: str) -> tuple[str, ...]:
+    return {"speech": ("audio_frames", "audio_pooled"), "text": ("text_frames", "text_pooled"),
+            "style": ("style",), "seed": ("seed",)}[m]
+
+
+def test_latent_diffusion_round_trip_and_mismatch(tmp_path):
+    from gesturegen.models.latent_diffusion import (DiffusionMismatchError, LatentDiffusion, LatentDiffusionConfig,
+                                                    load_diffusion, null_keep, save_diffusion)
+
+    cfg = LatentDiffusionConfig(denoiser=_cfg(steps=20), steps=20)
+    m = LatentDiffusion(cfg)
+    m.set_latent_stats(np.random.default_rng(0).normal(0.3, 2.0, (50, 4, 16)))
+    vq = {"dataset": "demo", "part": "body", "config": {"code_dim": 16}}
+    save_diffusion(m, tmp_path / "m", {"dataset": "demo", "part": "body", "vqvae": {**vq, "path": "x"}})
+    back = load_diffusion(tmp_path / "m", dataset="demo", part="body", vqvae_info=vq)
+    for (k, v), (k2, v2) in zip(m.state_dict().items(), back.state_dict().items()):
+        assert k == k2 and torch.equal(v, v2)
+    with pytest.raises(DiffusionMismatchError, match="part 'body', not 'hand'"):
+        load_diffusion(tmp_path / "m", part="hand")
+    with pytest.raises(DiffusionMismatchError, match="VQ-VAE given is 'demo'/'hand'"):
+        load_diffusion(tmp_path / "m", vqvae_info={**vq, "part": "hand"})
+    z = back.generate(_cond(), null_keep(3), SamplerConfig("dpmsolver++", steps=2),
+                      generator=torch.Generator().manual_seed(0))
+    assert z.shape == (3, 4, 16)                       # renormalised as the VQ-VAE's "vector" latents
+    assert torch.allclose(z.norm(dim=2), torch.full((3, 4), 2.0), atol=1e-4)
+
+
+def test_reference_windows_never_overlap_and_stay_in_the_video():
+    from gesturegen.generation import reference_windows
+
+    vids = np.array(["a"] * 6 + ["b"] * 2 + ["c"])
+    start = np.array([0, 0.6, 1.2, 2.4, 3.0, 9.0, 0, 0.5, 0])
+    end = start + 2.2
+    refs = reference_windows(vids, start, end, 5, np.random.default_rng(0))
+    assert refs.shape == (9, 5)
+    assert (refs[6:] == -1).all()                       # b's two windows overlap; c has one window
+    for i in range(6):
+        r = refs[i]
+        assert (vids[r] == "a").all()
+        assert ((end[r] <= start[i] + 1e-9) | (end[i] <= start[r] + 1e-9)).all()
+
+
+def test_a_condition_of_the_wrong_dimension_is_refused():
+    from gesturegen.models.latent_diffusion import (DiffusionMismatchError, LatentDiffusion, LatentDiffusionConfig,
+                                                    null_keep)
+
+    m = LatentDiffusion(LatentDiffusionConfig(denoiser=_cfg(steps=20), steps=20))
+    bad = _cond()
+    bad.text_frames = torch.zeros(3, 34, 7)               # 6 at training
+    with pytest.raises(DiffusionMismatchError, match=r"condition text_frames: shape \(3, 34, 7\).*\(3, 34, 6\)"):
+        m.generate(bad, null_keep(3), SamplerConfig("ddim", steps=2))
+
+
+def test_long_form_chains_the_seed_frames_and_tells_silence():
+    from gesturegen.generation import PartModel, generate_long, style_latents
+    from gesturegen.models.latent_diffusion import LatentDiffusion, LatentDiffusionConfig
+    from gesturegen.models.vqvae import VQVAE, VQVAEConfig, VQVAEMismatchError
+
+    torch.manual_seed(0)
+    parts = []
+    for dims in (np.arange(0, 36), np.arange(36, 126)):
+        vq = VQVAE(VQVAEConfig(in_dim=126, out_dim=dims.size, width=8, code_dim=16, codebook_size=8)).eval()
+        dc = DenoiserConfig(n_latent=4, code_dim=16, n_frames=34, audio_frame_dim=5, text_frame_dim=6,
+                            audio_pooled_dim=7, text_pooled_dim=8, seed_dim=4 * 126, style_dim=32, width=32,
+                            layers=1, heads=4, steps=20)
+        m = LatentDiffusion(LatentDiffusionConfig(denoiser=dc, steps=20)).eval()
+        for p in m.ema.parameters():
+            torch.nn.init.normal_(p, std=0.1)
+        parts.append(PartModel(m, vq, dims))
+    seeds_seen = []
+    orig = parts[0].diffusion.generate
+
+    def spy(cond, keep, *a, **kw):
+        seeds_seen.append((cond.seed.reshape(4, 126).numpy().copy(), keep.clone()))
+        return orig(cond, keep, *a, **kw)
+
+    parts[0].diffusion.generate = spy
+    rng = np.random.default_rng(0)
+    n = 3
+    feats = (rng.normal(size=(n, 34, 5)), rng.normal(size=(n, 34, 6)), rng.normal(size=(n, 7)), rng.normal(size=(n, 8)))
+    first = rng.normal(size=(4, 126)).astype(np.float32)
+    style = style_latents(parts[0], rng.normal(size=(34, 126)))
+    out = generate_long(parts, *feats, SamplerConfig("ddim", steps=2), seed=0, first_seed=first,
+                        styles=[style, None], audio=rng.normal(size=16000 * 6))
+    assert out.motion.shape == (4 + n * 30, 126) and out.n_windows == n and not out.silent
+    assert np.array_equal(seeds_seen[0][0], first)
+    for k in range(1, n):            # later windows are seeded with the motion generated before them
+        assert not np.allclose(seeds_seen[k][0], seeds_seen[k - 1][0])
+        assert seeds_seen[k][1][0].tolist() == [True, True, True, True]
+    seeds_seen.clear()
+    again = generate_long(parts, *feats, SamplerConfig("ddim", steps=2), seed=0, first_seed=first,
+                          styles=[style, None], audio=np.zeros(16000))
+    assert again.silent and "silent" in again.notes[0] and again.motion.shape == out.motion.shape
+    assert seeds_seen[0][1][0].tolist() == [False, True, True, True]      # no speech condition
+    with pytest.raises(VQVAEMismatchError, match=r"\(34, 159\).*\(34, 126\)"):
+        style_latents(parts[0], np.zeros((34, 159)))                      # an AQGT window for a TED model
