@@ -184,6 +184,16 @@ class TrainOraclesParams:
     weight_decay: float = 0.0001
 
 
+def _model_for(section: str, models: dict, dataset: str, cls: type):
+    """A section's per-dataset entry (`<section>.models.<dataset>`); a missing one is a ParamsError naming its keys."""
+    try:
+        return models[dataset]
+    except KeyError:
+        keys = ", ".join(f.name for f in dataclasses.fields(cls))
+        raise ParamsError(f"{section}.models: no entry for dataset {dataset!r} (have {sorted(models)}); add one "
+                          f"({keys})") from None
+
+
 @dataclass(frozen=True)
 class VQVAEModelParams:
     """One dataset's VQ-VAE size and training length (chosen per dataset by measurement: README)."""
@@ -237,11 +247,7 @@ class TrainVQVAEParams:
     retrieval_pool: int = 32         # val retrieval from the latent slots: 1 true + pool - 1 of other videos
 
     def model_for(self, dataset: str) -> VQVAEModelParams:
-        try:
-            return self.models[dataset]
-        except KeyError:
-            raise ParamsError(f"train_vqvae.models: no entry for dataset {dataset!r} (have {sorted(self.models)}); "
-                              f"add one (width, faithful_width, codebook_size, code_dim, epochs, batch_size, lr)") from None
+        return _model_for("train_vqvae", self.models, dataset, VQVAEModelParams)
 
 
 @dataclass(frozen=True)
@@ -329,11 +335,7 @@ class DiffusionParams:
                               f"diffusion.steps ({self.steps})")
 
     def model_for(self, dataset: str) -> DiffusionModelParams:
-        try:
-            return self.models[dataset]
-        except KeyError:
-            raise ParamsError(f"diffusion.models: no entry for dataset {dataset!r} (have {sorted(self.models)}); "
-                              f"add one (width, layers, heads, epochs, batch_size, lr)") from None
+        return _model_for("diffusion", self.models, dataset, DiffusionModelParams)
 
 
 @dataclass(frozen=True)

@@ -410,6 +410,12 @@ def run_generator(splits: Sequence[EvalSplit], generate: Callable[[EvalSplit], n
 
 # --- summary --------------------------------------------------------------------------------------------------
 
+def round_sig(x: float, digits: int = 5) -> float:
+    """`x` to `digits` significant figures, for headline metrics: a fixed number of decimals hides every change of
+    a small value (an FGD of 0.0026 on a tiny model), so `dvc metrics diff` would show nothing."""
+    return float(f"{float(x):.{digits}g}")
+
+
 def summarize(values: np.ndarray) -> dict:
     """Mean and 95% CI half-width (Student's t) over runs of the finite values; `n` counts them (BC is NaN when
     no clip of a run could be scored, e.g. no motion beat anywhere)."""

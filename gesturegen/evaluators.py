@@ -200,3 +200,17 @@ def open_oracle_scorer(oracles_dir: str | Path, windows_dir: str | Path, splits:
         check_motion_match(oracles.info.get("motion", {}), meta, Path(windows_dir), f"oracles {oracles_dir}")
     anns = {s: load_window_annotations(Path(windows_dir) / s) for s in splits}
     return oracle_scorer(oracles, anns, int(meta.get("n_frames", 34)), float(meta.get("fps", 15)))
+
+
+def open_scorers(windows_dir: str | Path, features_dir: str | Path, splits: Sequence[str], dataset: str,
+                 sync_dir: str | Path | None = None, oracles_dir: str | Path | None = None, pool: int = 32,
+                 trials: int = 10) -> tuple:
+    """The plug-in scorers of the v2 protocol that are given: the sync evaluator (R-precision, multimodal
+    distance) and the oracles (lexical gesture and speaker accuracy), in that order."""
+    scorers: tuple = ()
+    if sync_dir is not None:
+        scorers += (open_sync_scorer(sync_dir, features_dir, windows_dir, list(splits), dataset, pool=pool,
+                                     trials=trials),)
+    if oracles_dir is not None:
+        scorers += (open_oracle_scorer(oracles_dir, windows_dir, list(splits), dataset),)
+    return scorers

@@ -56,8 +56,8 @@ def window_conditions(model: LatentDiffusion, inputs: WindowInputs, ref_latents:
     refs = np.asarray(inputs.refs)[rows]
     has_style = refs >= 0
     ref = np.asarray(ref_latents[np.maximum(refs, 0)], np.float32)
+    # rows without a reference get the reference of row 0 here; `keep` replaces their style by the null embedding
     style = model.style_of(torch.as_tensor(ref)) if len(ref) else torch.zeros(0, model.config.denoiser.style_dim)
-    style[~torch.as_tensor(has_style)] = 0
     seed = f32(inputs.seed_motion[rows])
     return Conditions(f32(inputs.audio_frames[rows]), f32(inputs.text_frames[rows]), f32(inputs.audio_pooled[rows]),
                       f32(inputs.text_pooled[rows]), seed.reshape(seed.shape[0], -1), style), has_style

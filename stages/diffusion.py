@@ -7,8 +7,7 @@ Reads   <windows>/{train,val}/        build_windows (motion: the seed poses; vid
         <encoder>                     train_fgd_encoder (checkpoint selection: the v2 protocol's val FGD)
 Writes  <out-dir>/model/{model.safetensors,config.json}   (gesturegen.models.latent_diffusion.load_diffusion)
         <out-dir>/metrics.json    headline: val corrected FGD of the kept weights' samples (the part generated, the
-                                  other part real: `val.fgd.part`), the final train loss, parameters (M), NFE of the
-                                  default sampler, device
+                                  other part real: `val.fgd.part`), parameters (M), device
         <out-dir>/report.json     everything: history, selection, sampler, style references, parameters
         <out-dir>/dvclive/        per-epoch curves (DVCLive; `dvc plots show`)
         <out-dir>/resume/last.ckpt  the last epoch's training state while a run is unfinished (deleted on success)
@@ -24,15 +23,15 @@ import argparse
 import json
 import shutil
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from gesturegen.compute import use_compute
 from gesturegen.config import ComputeParams, DiffusionParams, EvaluateBaselinesParams, load_params, to_dict
+from gesturegen.evaluation import round_sig
 from gesturegen.io import file_digest, read_json, replace_on_success, write_json
-from gesturegen.training import lightning_device, run_fingerprint, write_dvclive
+from gesturegen.training import epoch_loader, find_resume, fit, run_fingerprint, write_dvclive
 
 RESUME = "resume"
 
@@ -49,23 +48,12 @@ def sampler_config(p: DiffusionParams, steps: int | None = None, name: str | Non
                          guidance_all=s.guidance_all)
 
 
-def open_inputs(windows: Path, features: Path, codes_dir: Path, dataset: str, split: str, vqvae_dir: Path | None,
-                error: type[Exception] = DiffusionStageError):
-    """(windows split, features split, codes) of one split, checked to belong together (and the codes to the VQ-VAE
-    in vqvae_dir); errors name the folders and the fix."""
+def open_part_codes(codes_dir: Path, w, dataset: str, split: str, vqvae_dir: Path | None,
+                    error: type[Exception] = DiffusionStageError):
+    """The codes of one split (extract_codes), checked to be of these windows, of the dataset and (vqvae_dir
+    given) of that VQ-VAE; errors name the folders and the fix."""
     from gesturegen.codes import CodesError, open_codes
-    from gesturegen.data.windowstore import open_split
-    from gesturegen.features import open_features
-    from gesturegen.features.common import FeatureError
 
-    w = open_split(windows / split)
-    if w.meta.get("dataset") not in (None, dataset):
-        raise error(f"{w.path}: windows of dataset {w.meta['dataset']!r}, not {dataset!r}; pass "
-                    f"--windows results/build_windows/{dataset}/windows")
-    try:
-        f = open_features(features / split, w)
-    except (FeatureError, FileNotFoundError) as e:
-        raise error(f"{features / split} does not belong to {w.path}: {e}") from None
     try:
         c = open_codes(codes_dir / split, w)
     except CodesError as e:
@@ -77,7 +65,16 @@ def open_inputs(windows: Path, features: Path, codes_dir: Path, dataset: str, sp
         if c.meta.get("model", {}).get("config_blake2b") != digest:
             raise error(f"{c.path}: these codes were not extracted with the VQ-VAE in {vqvae_dir} "
                         f"({c.meta.get('model', {}).get('path')!r}); re-run extract_codes on it")
-    return w, f, c
+    return c
+
+
+def open_inputs(windows: Path, features: Path, codes_dir: Path, dataset: str, split: str, vqvae_dir: Path | None,
+                error: type[Exception] = DiffusionStageError):
+    """(windows split, features split, codes) of one split, checked to belong together."""
+    from gesturegen.features import open_windows_and_features
+
+    w, f = open_windows_and_features(windows, features, dataset, split, error)
+    return w, f, open_part_codes(codes_dir, w, dataset, split, vqvae_dir, error)
 
 
 def window_inputs(w, f, refs: np.ndarray, n_seed: int):
@@ -118,7 +115,6 @@ def run(p: DiffusionParams, protocol: EvaluateBaselinesParams, compute: ComputeP
     from gesturegen.models.sync_evaluator import EvaluatorMismatchError
     from gesturegen.models.vqvae import PARTS, VQVAEMismatchError, assemble, load_vqvae, part_dims
     from gesturegen.systems.diffusion_system import DiffusionSystem
-    from gesturegen.systems.vqvae_system import EpochSampler
 
     if part not in PARTS:
         raise DiffusionStageError(f"--part: 'body' or 'hand', got {part!r}")
@@ -199,17 +195,7 @@ def run(p: DiffusionParams, protocol: EvaluateBaselinesParams, compute: ComputeP
                                wt.meta.get("checksums"), wv.meta.get("checksums"), ft.meta.get("checksums"),
                                fv.meta.get("checksums"), ct.meta.get("model"), info)
     resume_dir = out_dir / RESUME
-    ckpt = resume_dir / "last.ckpt"
-    ckpt_path, done_epochs = None, 0
-    if ckpt.is_file():
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
-        if state.get("gesturegen", {}).get("fingerprint") == fingerprint:
-            ckpt_path, done_epochs = ckpt, int(state.get("epoch", -1)) + 1
-            print(f"diffusion {dataset}-{part}: resuming from {ckpt} (epoch {state.get('epoch', 0) + 1} done)")
-        else:
-            print(f"diffusion {dataset}-{part}: {ckpt} was written for other params or inputs; starting afresh")
-            ckpt.unlink()
-        del state
+    ckpt_path, done_epochs = find_resume(resume_dir, fingerprint, f"diffusion {dataset}-{part}")
 
     pl.seed_everything(seed, workers=True, verbose=False)
     model = LatentDiffusion(config)
@@ -238,32 +224,21 @@ def run(p: DiffusionParams, protocol: EvaluateBaselinesParams, compute: ComputeP
     bs = min(m.batch_size, len(train_ds))
     if bs < 2:
         raise DiffusionStageError(f"{wt.path}: {len(train_ds)} train window(s); training needs at least 2")
-    train_loader = DataLoader(train_ds, batch_size=bs, sampler=EpochSampler(len(train_ds), seed),
-                              drop_last=len(train_ds) >= 2 * bs, num_workers=0)
+    train_loader = epoch_loader(train_ds, bs, seed)
     val_ds = TensorDataset(*tensors(wv, fv, lat_v))
     val_loader = DataLoader(val_ds, batch_size=512, num_workers=0)
-    accelerator, devices = lightning_device(compute.device)
-    saver = pl.callbacks.ModelCheckpoint(dirpath=resume_dir, filename="last", save_last=False, save_top_k=1,
-                                         every_n_epochs=1, save_on_train_epoch_end=True, enable_version_counter=False)
-    trainer = pl.Trainer(accelerator=accelerator, devices=devices, max_epochs=m.epochs, deterministic=True,
-                         logger=False, callbacks=[saver, *callbacks], num_sanity_val_steps=0,
-                         enable_progress_bar=True, enable_model_summary=False, default_root_dir=resume_dir)
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=".*treespec.*")
-        trainer.fit(system, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
-    train_s = time.perf_counter() - t0
+    train_s = fit(system, train_loader, val_loader, m.epochs, resume_dir, compute.device, ckpt_path, callbacks)
     trained = len(train_loader) * bs * (m.epochs - done_epochs)
 
     model.load_state_dict(system.best_state)
     model = model.cpu().eval()
-    last = system.history[-1]
     n_params = model.parameter_count()
-    # headline (dvc metrics show): val FGD of the part generated (`val.fgd.part`), the final train loss, size, NFE of
-    # the default sampler; the history and the val loss are in report.json
-    headline = {"val": {"fgd": {"part": round(system.best_score, 4)}}, "loss": round(last["train_loss"], 5),
-                "mparams": round(n_params / 1e6, 3), "nfe": model.nfe(sampler), "device": compute.device}
+    # headline (dvc metrics show): at the selected epoch, val FGD of the part generated (`val.fgd.part`) and the val
+    # denoising loss (`val.loss`: it moves with every change of the model, also where a tiny model's samples snap to
+    # the same codes), and the size (train_vqvae's column); the history and the sampler's NFE are in report.json
+    best = next(h for h in system.history if h["epoch"] == system.best_epoch)
+    headline = {"val": {"fgd": {"part": round_sig(system.best_score)}, "loss": round_sig(best["val_loss"])},
+                "mparams": round(n_params / 1e6, 3), "device": compute.device}
     vq_info = read_json(vqvae_dir / "config.json")
     info_out = {"dataset": dataset, "part": part, "skeleton": skeleton.name, "part_dims": dims.tolist(),
                 "n_frames": n_frames, "n_seed_frames": n_seed, "fps": wt.meta["fps"], "seed": seed,

@@ -26,7 +26,6 @@ import argparse
 import json
 import shutil
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +35,7 @@ from gesturegen.compute import use_compute
 from gesturegen.config import ComputeParams, EvaluateBaselinesParams, TrainVQVAEParams, load_params, to_dict
 from gesturegen.data.windowstore import open_split
 from gesturegen.io import read_json, replace_on_success, write_json
-from gesturegen.training import lightning_device, run_fingerprint, write_dvclive
+from gesturegen.training import epoch_loader, find_resume, fit, run_fingerprint, write_dvclive
 
 RESUME = "resume"
 
@@ -46,21 +45,9 @@ class TrainVQVAEError(RuntimeError):
 
 
 def _inputs(windows: Path, features: Path, dataset: str, split: str):
-    from gesturegen.features import open_features
-    from gesturegen.features.common import FeatureError
+    from gesturegen.features import open_windows_and_features
 
-    w = open_split(windows / split)
-    if w.meta.get("dataset") not in (None, dataset):
-        raise TrainVQVAEError(f"{w.path}: windows of dataset {w.meta['dataset']!r}, not {dataset!r}; pass "
-                              f"--windows results/build_windows/{dataset}/windows")
-    try:
-        f = open_features(features / split, w)
-    except (FeatureError, FileNotFoundError) as e:   # say which pair of folders does not match
-        raise TrainVQVAEError(f"{features / split} does not belong to {w.path}: {e}") from None
-    fw = f.meta.get("windows", {})
-    if fw.get("split", split) != split or f.meta.get("dataset", dataset) != dataset:
-        raise TrainVQVAEError(f"{f.path}: features of {f.meta.get('dataset')!r}/{fw.get('split')!r}, the windows are "
-                              f"{dataset!r}/{split!r}; pass --features results/extract_features/{dataset}/features")
+    w, f = open_windows_and_features(windows, features, dataset, split, TrainVQVAEError)
     motion = np.array(w.dir_vec, dtype=np.float32)
     bad = np.flatnonzero(~np.isfinite(motion).all(axis=(1, 2)))
     if bad.size:
@@ -117,7 +104,7 @@ def run(p: TrainVQVAEParams, protocol: EvaluateBaselinesParams, compute: Compute
     from gesturegen.models.sync_evaluator import EvaluatorMismatchError
     from gesturegen.models.vqvae import PARTS, VQVAEConfig, assemble, part_dims, save_vqvae
     from gesturegen.systems.sync_system import retrieval_pool
-    from gesturegen.systems.vqvae_system import EpochSampler, VQVAESystem
+    from gesturegen.systems.vqvae_system import VQVAESystem
 
     if part not in PARTS:
         raise TrainVQVAEError(f"--part: 'body' or 'hand', got {part!r}")
@@ -199,17 +186,7 @@ def run(p: TrainVQVAEParams, protocol: EvaluateBaselinesParams, compute: Compute
                                wt.meta.get("checksums"), wv.meta.get("checksums"), ft.meta.get("checksums"),
                                fv.meta.get("checksums"), info)
     resume_dir = out_dir / RESUME
-    ckpt = resume_dir / "last.ckpt"
-    ckpt_path, done_epochs = None, 0
-    if ckpt.is_file():
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
-        if state.get("gesturegen", {}).get("fingerprint") == fingerprint:
-            ckpt_path, done_epochs = ckpt, int(state.get("epoch", -1)) + 1
-            print(f"train_vqvae {dataset}-{part}: resuming from {ckpt} (epoch {state.get('epoch', 0) + 1} done)")
-        else:
-            print(f"train_vqvae {dataset}-{part}: {ckpt} was written for other params or inputs; starting afresh")
-            ckpt.unlink()
-        del state
+    ckpt_path, done_epochs = find_resume(resume_dir, fingerprint, f"train_vqvae {dataset}-{part}")
 
     pl.seed_everything(seed, workers=True, verbose=False)
     milestones = sorted({max(1, round(f * m.epochs)) for f in p.milestones})
@@ -223,22 +200,9 @@ def run(p: TrainVQVAEParams, protocol: EvaluateBaselinesParams, compute: Compute
     bs = min(m.batch_size, len(train_ds))
     if bs < 2:
         raise TrainVQVAEError(f"{wt.path}: {len(train_ds)} train window(s); training needs at least 2")
-    train_loader = DataLoader(train_ds, batch_size=bs, sampler=EpochSampler(len(train_ds), seed),
-                              drop_last=len(train_ds) >= 2 * bs, num_workers=0)
+    train_loader = epoch_loader(train_ds, bs, seed)
     val_loader = DataLoader(TensorDataset(*_tensors(wv, fv, xv, frames)), batch_size=256, num_workers=0)
-    accelerator, devices = lightning_device(compute.device)
-    saver = pl.callbacks.ModelCheckpoint(dirpath=resume_dir, filename="last", save_last=False, save_top_k=1,
-                                         every_n_epochs=1, save_on_train_epoch_end=True,
-                                         enable_version_counter=False)
-    trainer = pl.Trainer(accelerator=accelerator, devices=devices, max_epochs=m.epochs, deterministic=True,
-                         logger=False, callbacks=[saver, *callbacks], num_sanity_val_steps=0,
-                         enable_progress_bar=True, enable_model_summary=False, default_root_dir=resume_dir)
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=".*treespec.*")
-        trainer.fit(system, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
-    train_s = time.perf_counter() - t0
+    train_s = fit(system, train_loader, val_loader, m.epochs, resume_dir, compute.device, ckpt_path, callbacks)
     trained_samples = len(train_loader) * bs * (m.epochs - done_epochs)
 
     # the selected weights, evaluated
@@ -256,14 +220,9 @@ def run(p: TrainVQVAEParams, protocol: EvaluateBaselinesParams, compute: Compute
     part_l1 = {name: float(np.abs(r["recon"] - (xv if name == "val" else np.array(
         open_split(windows / name).dir_vec, np.float32))[..., dims]).mean()) for name, r in recon.items()}
 
-    scorers: tuple = ()
-    if sync_dir is not None:
-        from gesturegen.evaluators import open_sync_scorer
-        scorers += (open_sync_scorer(sync_dir, features, windows, list(protocol.splits), dataset,
-                                     pool=protocol.rprec_pool, trials=protocol.rprec_trials),)
-    if oracles_dir is not None:
-        from gesturegen.evaluators import open_oracle_scorer
-        scorers += (open_oracle_scorer(oracles_dir, windows, list(protocol.splits), dataset),)
+    from gesturegen.evaluators import open_scorers
+    scorers = open_scorers(windows, features, protocol.splits, dataset, sync_dir, oracles_dir,
+                           pool=protocol.rprec_pool, trials=protocol.rprec_trials)
     train_videos = wt.windows()["vid"].astype(str).to_numpy()
     consts = evaluation.beat_constants(xt, mean_dir_vec, skeleton, dataset)
     runs = evaluation.run_generator(

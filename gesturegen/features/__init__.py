@@ -35,8 +35,8 @@ from gesturegen.features.common import (
     sha256_files,
 )
 from gesturegen.features.encoders import make_encoders
-from gesturegen.features.store import FeatureSplit, open_features
+from gesturegen.features.store import FeatureSplit, open_features, open_windows_and_features
 
 __all__ = ["ARRAY_NAMES", "FEATURES_FORMAT", "FEATURES_VERSION", "AudioEncoder", "FeatureError", "FeatureSplit",
            "ModelFolderError", "TextEncoder", "Word", "cached_snapshot", "check_finite", "first_non_finite",
-           "make_encoders", "open_features", "sha256_files"]
+           "make_encoders", "open_features", "open_windows_and_features", "sha256_files"]

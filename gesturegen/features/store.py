@@ -57,3 +57,24 @@ def open_features(split_dir: str | Path, windows: WindowSplit | None = None, ver
     if verify:
         verify_arrays(path, meta["checksums"], "extract_features", error=FeatureError)
     return FeatureSplit(path, meta, **arrays)
+
+
+def open_windows_and_features(windows: str | Path, features: str | Path, dataset: str, split: str,
+                              error: type[Exception] = FeatureError):
+    """(windows split, feature split) of `<windows>/<split>` and `<features>/<split>`, checked to be the dataset's
+    and to belong together; the error (of type `error`) names the folders and the stage option that fixes it."""
+    from gesturegen.data.windowstore import open_split
+
+    w = open_split(Path(windows) / split)
+    if w.meta.get("dataset") not in (None, dataset):
+        raise error(f"{w.path}: windows of dataset {w.meta['dataset']!r}, not {dataset!r}; pass "
+                    f"--windows results/build_windows/{dataset}/windows")
+    try:
+        f = open_features(Path(features) / split, w)
+    except (FeatureError, FileNotFoundError) as e:   # say which pair of folders does not match
+        raise error(f"{Path(features) / split} does not belong to {w.path}: {e}") from None
+    fw = f.meta.get("windows", {})
+    if fw.get("split", split) != split or f.meta.get("dataset", dataset) != dataset:
+        raise error(f"{f.path}: features of {f.meta.get('dataset')!r}/{fw.get('split')!r}, the windows are "
+                    f"{dataset!r}/{split!r}; pass --features results/extract_features/{dataset}/features")
+    return w, f

@@ -130,10 +130,13 @@ class LatentDiffusion(nn.Module):
             part = cond.slice(i, i + batch_size)
             k = keep[i:i + batch_size]
             cache: dict = {}        # the step-independent context, once per condition set of this run
+            conds = {1: part}       # the conditions repeated for guidance's variants, once per run
 
-            def net(x, t, kk, part=part, cache=cache):
-                reps = x.shape[0] // len(part)
-                return self.denoise(x, t, part if reps == 1 else part.repeat(reps), kk, use_ema, cache)
+            def net(x, t, kk, conds=conds, cache=cache):
+                reps = x.shape[0] // len(conds[1])
+                if reps not in conds:
+                    conds[reps] = conds[1].repeat(reps)
+                return self.denoise(x, t, conds[reps], kk, use_ema, cache)
 
             x0 = sample(net, self.schedule, k, (len(part), c.n_latent, c.code_dim), sampler, MODALITIES,
                         generator=generator)
@@ -185,13 +188,15 @@ def load_diffusion(directory: str | Path, dataset: str | None = None, part: str 
     (its config.json as `vqvae_info`) other than the one it was trained on."""
     from safetensors.torch import load_file
 
+    from gesturegen.models.fgd_encoder import _load_strict
+
     directory = Path(directory)
-    info, cfg_path = read_model_config(directory, DIFFUSION_FORMAT, DIFFUSION_VERSION, "train_diffusion")
+    info, cfg_path = read_model_config(directory, DIFFUSION_FORMAT, DIFFUSION_VERSION, "diffusion")
     for key, want in (("dataset", dataset), ("part", part)):
         if want is not None and info.get(key) != want:
             raise DiffusionMismatchError(
                 f"{cfg_path}: this diffusion model was trained for {key} {info.get(key)!r}, not {want!r}; pass "
-                f"results/train_diffusion/{dataset or info.get('dataset')}-{part or info.get('part')}/model")
+                f"results/diffusion/{dataset or info.get('dataset')}-{part or info.get('part')}/model")
     if vqvae_info is not None:
         want = info.get("vqvae", {})
         have = {"dataset": vqvae_info.get("dataset"), "part": vqvae_info.get("part"),
@@ -202,13 +207,10 @@ def load_diffusion(directory: str | Path, dataset: str | None = None, part: str 
                     f"{cfg_path}: trained on the latents of a VQ-VAE of {want.get('dataset')!r}/{want.get('part')!r}"
                     f" ({want.get('path')}), but the VQ-VAE given is {have['dataset']!r}/{have['part']!r}"
                     f"{' with another config' if key == 'config' else ''}; pair it with the VQ-VAE it was trained "
-                    f"on (retrain with train_diffusion after train_vqvae changes)")
+                    f"on (retrain with the diffusion stage after train_vqvae changes)")
     model = LatentDiffusion(LatentDiffusionConfig.from_dict(info["config"]))
-    state = load_file(str(directory / "model.safetensors"))
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise DiffusionMismatchError(f"{directory / 'model.safetensors'}: weights do not match {cfg_path} "
-                                     f"(missing {missing[:5]}, unexpected {unexpected[:5]}); re-run train_diffusion")
+    weights = directory / "model.safetensors"
+    _load_strict(model, load_file(str(weights)), weights, "the weights")
     model.info = info
     return model.eval()
 

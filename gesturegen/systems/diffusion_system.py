@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 from gesturegen.models.denoisers import MODALITIES, Conditions
 from gesturegen.models.latent_diffusion import LatentDiffusion
+from gesturegen.training import KeepsBest
 
 FAITHFUL_DROP = ((0.1, MODALITIES), (0.2, ("seed",)), (0.3, ("text",)), (0.4, ("speech",)))
 
@@ -37,7 +38,7 @@ class NonFiniteDiffusionLossError(FloatingPointError):
     pass
 
 
-class DiffusionSystem(pl.LightningModule):
+class DiffusionSystem(KeepsBest, pl.LightningModule):
     def __init__(self, model: LatentDiffusion, style_table: torch.Tensor, refs: torch.Tensor,
                  drop: dict[str, float], drop_all: float = 0.1, dropout_mode: str = "per_sample",
                  loss: str = "l1_smooth", t_min: int = 0, lr: float = 2e-4, betas: tuple[float, float] = (0.9, 0.99),
@@ -60,22 +61,8 @@ class DiffusionSystem(pl.LightningModule):
         self.milestones, self.gamma = list(milestones), gamma
         self.ema_decay, self.ema_start, self.ema_warmup = ema_decay, ema_start, ema_warmup
         self.val_every, self.max_epochs, self.val_score, self.seed = val_every, max_epochs, val_score, seed
-        self.fingerprint = ""
-        self.history: list[dict] = []
-        self.best_state: dict[str, torch.Tensor] | None = None
-        self.best_epoch, self.best_score = 0, math.inf
+        self.init_best()
         self._sum, self._n, self._val_sum, self._val_n = 0.0, 0, 0.0, 0
-
-    # --- state (as VQVAESystem) ---
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["gesturegen"] = {"history": self.history, "best_epoch": self.best_epoch,
-                                    "best_score": self.best_score, "fingerprint": self.fingerprint}
-        checkpoint["gesturegen_best"] = self.best_state or {}
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        g = checkpoint["gesturegen"]
-        self.history, self.best_epoch, self.best_score = list(g["history"]), int(g["best_epoch"]), g["best_score"]
-        self.best_state = dict(checkpoint["gesturegen_best"]) or None
 
     # --- one step ---
     def _keep(self, b: int, has_style: torch.Tensor, g: torch.Generator) -> torch.Tensor:

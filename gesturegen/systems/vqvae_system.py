@@ -31,6 +31,7 @@ from torch.utils.data import Sampler
 
 from gesturegen.models.contrastive import AUDIO_STEP, TEXT_STEP, Contrastive, ContrastiveConfig
 from gesturegen.models.vqvae import VQVAE, VQVAEConfig
+from gesturegen.training import KeepsBest
 
 HISTORY_TERMS = ("loss", "recon", "commit", "text", "audio", "style")
 
@@ -56,7 +57,7 @@ class EpochSampler(Sampler[int]):
         return self.n
 
 
-class VQVAESystem(pl.LightningModule):
+class VQVAESystem(KeepsBest, pl.LightningModule):
     def __init__(self, config: VQVAEConfig, contrastive: ContrastiveConfig, part_dims: np.ndarray,
                  commit_weight: float = 0.001, recon_loss: str = "l1_smooth", vel_weight: float = 0.0,
                  select_by: str = "fgd", lr: float = 2e-4, betas: tuple[float, float] = (0.9, 0.99),
@@ -71,10 +72,7 @@ class VQVAESystem(pl.LightningModule):
         self.commit_weight, self.lr, self.betas, self.weight_decay = commit_weight, lr, tuple(betas), weight_decay
         self.milestones, self.gamma = list(milestones), gamma
         self.val_score, self.val_retrieval = val_score, val_retrieval
-        self.fingerprint = ""          # of the params and inputs: a checkpoint of another run is not resumed
-        self.history: list[dict] = []
-        self.best_state: dict[str, torch.Tensor] | None = None
-        self.best_epoch, self.best_score = 0, math.inf
+        self.init_best()
         self._reset_epoch()
         self._val: list[tuple[torch.Tensor, ...]] = []
         self._val_row: dict = {}
@@ -94,16 +92,6 @@ class VQVAESystem(pl.LightningModule):
     def load_weights(self, state: dict[str, torch.Tensor]) -> None:
         self.model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")})
         self.contrastive.load_state_dict({k[12:]: v for k, v in state.items() if k.startswith("contrastive.")})
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["gesturegen"] = {"history": self.history, "best_epoch": self.best_epoch,
-                                    "best_score": self.best_score, "fingerprint": self.fingerprint}
-        checkpoint["gesturegen_best"] = self.best_state or {}
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        g = checkpoint["gesturegen"]
-        self.history, self.best_epoch, self.best_score = list(g["history"]), int(g["best_epoch"]), g["best_score"]
-        self.best_state = dict(checkpoint["gesturegen_best"]) or None
 
     # --- steps ---
     def _forward(self, batch):

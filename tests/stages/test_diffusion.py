@@ -73,14 +73,19 @@ def test_outputs_model_metrics_and_curves(trained):
     assert model.config.steps == 30 and model.config.denoiser.n_latent == 4
     assert model.config.style_steps == (2, 3)
     m = read_json(out / "metrics.json")
-    assert set(m) == {"val", "loss", "mparams", "nfe", "device"}
-    assert m["nfe"] == 2 and np.isfinite(m["val"]["fgd"]["part"]) and m["loss"] > 0
+    assert set(m) == {"val", "mparams", "device"}
+    assert np.isfinite(m["val"]["fgd"]["part"]) and m["mparams"] > 0
+    assert r_nfe(out) == 2 and read_json(out / "report.json")["history"][-1]["train_loss"] > 0
     r = read_json(out / "report.json")
     assert [h["epoch"] for h in r["history"]] == [1, 2] and all("val_score" in h for h in r["history"])
     assert r["style_references"]["val_without"] == 0          # every val window has a non-overlapping reference
     tsv = pd.read_csv(out / "dvclive/plots/metrics/val_score.tsv", sep="\t")
     assert list(tsv["step"]) == [0, 1]
     assert read_json(out / "timings.json")["samples_per_s"] > 0
+
+
+def r_nfe(out):
+    return read_json(out / "report.json")["sampler"]["nfe"]
 
 
 class Kill(Exception):
@@ -145,7 +150,7 @@ def test_evaluate_rows_table_and_plots(trained):
     assert pick("model")["fgd_corrected"] == pick("nfe_2")["fgd_corrected"]
     assert pick("nfe_1")["joint_mae"] != pick("nfe_2")["joint_mae"]          # other motion
     m = read_json(out / "metrics.json")
-    assert set(m) == {"val", "test", "device"} and set(m["val"]) == {"fgd", "kid", "beat", "lex", "spk", "r3"}
+    assert set(m) == {"val", "test", "device"} and set(m["val"]) == {"fgd", "beat"}
     assert np.isfinite(m["val"]["fgd"]["gen"])
     r = read_json(out / "report.json")
     assert set(r["table"]) == {"model", "no_speech", "no_style", "nfe_1", "nfe_2"}

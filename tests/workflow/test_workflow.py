@@ -213,15 +213,15 @@ def test_metrics_and_experiments_are_readable(tiny_repo):
     lines = sh(root, "dvc", "metrics", "show").splitlines()
     # 300 characters until the VQ-VAE: its metrics.json must carry the reconstruction's v2 metrics, retrieval,
     # perplexity, dead codes, size and speed (issue 8); they share columns with other stages where the meaning is
-    # the same (recon_l1, perplexity, dead, device). 460 until diffusion; the models' own numbers (issue 9:
-    # `evaluate`'s six metrics per split as `<split>.<metric>.gen`, `diffusion`'s val.fgd.part, loss, nfe) make 636
-    # on the default demo; the NFE sweep and the ablations are in report.json and summary.csv, not here
-    assert lines and max(map(len, lines)) <= 660, max(map(len, lines))
+    # the same (recon_l1, perplexity, dead, device). 460 until diffusion; the models' own headline (issue 9:
+    # `evaluate`'s FGD and beat F1 per split as `<split>.<metric>.gen`, `diffusion`'s val.fgd.part and val.loss) makes 510 on the
+    # default demo; every other metric, the NFE sweep and the ablations are in report.json and summary.csv
+    assert lines and max(map(len, lines)) <= 520, max(map(len, lines))
     header = lines[0].split()
     for key in ("speech_minutes", "videos", "windows.train", "windows.val", "recon_l1", "val.fgd.gt",
                 "val.fgd.rand", "test.bc.gt"):
         assert key in header, (key, header)
-    assert len(header) <= 46, header                      # a handful per stage, not every cell (44 on the demo)
+    assert len(header) <= 36, header                      # a handful per stage, not every cell (35 on the demo)
     env = {**_env(), "COLUMNS": "1024"}
     p = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--no-pager"], cwd=root, env=env,
                        capture_output=True, text=True, check=False)
@@ -311,7 +311,11 @@ def test_dvc_exp_run_diffusion_steps_reruns_only_the_diffusion_stages(tiny_repo)
     assert ran == ["diffusion@demo-body", "diffusion@demo-hand", "evaluate@demo"], out
     assert json.loads((root / "results/diffusion/demo-body/model/config.json").read_text())["config"]["steps"] == 1000
     diff = sh(root, "dvc", "metrics", "diff")
-    assert "results/diffusion/demo-body/metrics.json" in diff and "results/evaluate/demo/metrics.json" in diff, diff
+    assert re.search(r"results/diffusion/demo-body/metrics.json\s+val.loss", diff), diff
+    # the tiny model's samples may snap to the same codes, so evaluate's headline need not move; its full table must
+    changed = subprocess.run(["git", "diff", "--name-only", "HEAD"], cwd=root, capture_output=True, text=True,
+                             check=True).stdout.split()
+    assert "results/evaluate/demo/summary.csv" in changed, changed
 
 
 def test_snakemake_lint_is_clean():
