@@ -254,7 +254,7 @@ class TrainVQVAEParams:
 class ExtractCodesParams:
     """Code indices and latents of every window, with the codebook plots (one run per dataset x part)."""
     batch_size: int = 256            # windows per encoder batch
-    tsne_max_points: int = 1500      # val windows in the t-SNE (seeded subsample); PCA to tsne_pca_dims first
+    tsne_max_points: int = 600       # val windows in the t-SNE (seeded subsample); PCA to tsne_pca_dims first
     tsne_pca_dims: int = 50
     tsne_perplexity: float = 30.0
     tsne_max_iter: int = 500         # sklearn's default 1000 doubles the time for no visible gain at this size
@@ -346,15 +346,23 @@ class EvaluateParams:
     # sampler steps of the default sampler for the NFE sweep, and the splits of the sweep and the ablations
     nfe_sweep: tuple[int, ...] = (1, 2, 4, 10, 25, 100)
     sweep_splits: tuple[str, ...] = ("val",)
-    ablations: tuple[str, ...] = ("speech", "text", "style", "seed")   # conditions nulled at inference, one at a time
+    # conditions nulled at inference, one row each; "a+b" nulls both (row no_a+b, compared with no_a: what b adds
+    # once a is gone, e.g. the style once the voice, which also tells the speaker, is nulled)
+    ablations: tuple[str, ...] = ("speech", "text", "style", "seed", "speech+style", "text+speech")
     batch_size: int = 1024                 # windows per sampling batch
 
     def __post_init__(self) -> None:
         if len(self.seeds) < 2:
             raise ParamsError("evaluate.seeds: at least 2 run seeds (the confidence intervals are over seeds)")
-        unknown = sorted(set(self.ablations) - {"speech", "text", "style", "seed"})
+        named = [c for a in self.ablations for c in a.split("+")]
+        unknown = sorted(set(named) - {"speech", "text", "style", "seed"})
         if unknown:
-            raise ParamsError(f"evaluate.ablations: unknown conditions {unknown} (speech, text, style, seed)")
+            raise ParamsError(f"evaluate.ablations: unknown conditions {unknown} (speech, text, style, seed, or "
+                              f"several joined by '+', e.g. speech+style)")
+        repeated = [a for a in self.ablations if len(set(a.split("+"))) != len(a.split("+"))]
+        if repeated or len(set(self.ablations)) != len(self.ablations):
+            raise ParamsError(f"evaluate.ablations: a condition or an ablation is listed twice in "
+                              f"{list(self.ablations)}")
         if any(n < 1 for n in self.nfe_sweep):
             raise ParamsError("evaluate.nfe_sweep: sampler steps must be >= 1")
 

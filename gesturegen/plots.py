@@ -47,7 +47,7 @@ def controls_figure(summary: Sequence[dict], dataset: str, controls: Sequence[st
         title, ylabel = CONTROL_METRICS[metric]
         for i, split in enumerate(splits):
             rows = [index.get((split, c, metric), {}) for c in controls]
-            n = next((r["n_windows"] for r in rows if r.get("n_windows")), "?")
+            n = next((f"{r['n_windows']:.0f}" for r in rows if r.get("n_windows")), "?")   # a mean over runs
             xs = x + i * width - 0.4 + width / 2
             ax.bar(xs, [np.nan if r.get("mean") is None else r["mean"] for r in rows], width,
                    yerr=[r.get("ci95") or 0.0 for r in rows], capsize=3, label=f"{split} ({n} query windows)")
@@ -55,7 +55,11 @@ def controls_figure(summary: Sequence[dict], dataset: str, controls: Sequence[st
                 if r and r.get("applicable") is False:
                     ax.text(xi, 0, "n/a", ha="center", va="bottom", fontsize=7, rotation=90)
         ax.axhline(0, color="0.5", lw=0.5)
-        ax.set_xticks(x, [c.replace("_", "\n") for c in controls], fontsize=8)
+        if len(controls) > 6:       # many rows (the ablations): slanted one-line labels, so they cannot overlap
+            ax.set_xticks(x, [c.replace("_", " ") for c in controls], fontsize=7, rotation=40, ha="right",
+                          rotation_mode="anchor")
+        else:
+            ax.set_xticks(x, [c.replace("_", "\n") for c in controls], fontsize=8)
         ax.set_title(title, fontsize=9)
         ax.set_ylabel(ylabel, fontsize=8)
         ax.set_xlabel("control", fontsize=8)

@@ -4,7 +4,8 @@ scored with the v2 protocol against the ground truth and beside evaluate_baselin
 Rows (the `control` column of summary.csv), each over the run seeds (new noise and new partitions per seed; the
 same noise for every row of a seed, so that rows differ only in what they change):
     model            the default sampler (diffusion.sampler) on every split
-    no_<condition>   the default sampler with one condition nulled at inference (evaluate.ablations), sweep splits
+    no_<condition>   the default sampler with one condition nulled at inference (evaluate.ablations), sweep splits;
+                     no_<a>+<b> nulls both (checked against no_<a>: what b adds once a is nulled)
     nfe_<n>          the default sampler at n network evaluations per window (evaluate.nfe_sweep), sweep splits
     ground_truth, mean_pose, random_window, seed_still   evaluate_baselines' rows, copied (its run seeds)
 Each model row records its real-time factor: generation seconds (sampling + decoding, features given) per second of
@@ -118,7 +119,7 @@ def run(p: EvaluateParams, dp: DiffusionParams, protocol: EvaluateBaselinesParam
             raise EvaluateError(f"params.yaml: evaluate.nfe_sweep: {e}") from None
         sweep[models["body"][1].nfe(s)] = s
     configs = [("model", default, (), list(protocol.splits))]
-    configs += [(f"no_{m}", default, (m,), list(p.sweep_splits)) for m in p.ablations]
+    configs += [(f"no_{m}", default, tuple(m.split("+")), list(p.sweep_splits)) for m in p.ablations]
     configs += [(f"nfe_{n}", s, (), list(p.sweep_splits)) for n, s in sorted(sweep.items())]
 
     from gesturegen.evaluators import open_scorers
@@ -252,13 +253,17 @@ def _checks(summary: list[dict], p: EvaluateParams, protocol: EvaluateBaselinesP
     for s in p.sweep_splits:
         abl = {}
         for m in p.ablations:
-            for metric in ABLATION_TARGET[m]:
-                full, off = _cell(summary, s, "model", metric), _cell(summary, s, f"no_{m}", metric)
+            # "a+b" against no_a (what b adds once a is nulled), on b's target metrics; one condition against the model
+            *before, last = m.split("+")
+            ref = f"no_{'+'.join(before)}" if before else "model"
+            for metric in ABLATION_TARGET[last]:
+                full, off = _cell(summary, s, ref, metric), _cell(summary, s, f"no_{m}", metric)
                 if full and off and full.get("mean") is not None and off.get("mean") is not None:
                     lower = full["mean"] - (full.get("ci95") or 0) > off["mean"] + (off.get("ci95") or 0)
                     if metric == "fgd_corrected":
                         lower = off["mean"] - (off.get("ci95") or 0) > full["mean"] + (full.get("ci95") or 0)
-                    abl[f"no_{m}/{metric}"] = {"full": full["mean"], "nulled": off["mean"], "separated": bool(lower)}
+                    abl[f"no_{m}/{metric}"] = {"against": ref, "full": full["mean"], "nulled": off["mean"],
+                                               "separated": bool(lower)}
         out[f"{s}/ablations"] = abl
     return out
 

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SIZES = {"train": (6, 10), "val": (3, 8), "test": (3, 8)}
 TINY = {"diffusion.steps": 30, "diffusion.val_every": 1, "diffusion.sampler.steps": 2,
         "diffusion.models.demo": {"width": 32, "layers": 1, "heads": 4, "epochs": 2, "batch_size": 16, "lr": 0.001},
-        "evaluate.seeds": [0, 1], "evaluate.nfe_sweep": [1, 2], "evaluate.ablations": ["speech", "style"],
+        "evaluate.seeds": [0, 1], "evaluate.nfe_sweep": [1, 2], "evaluate.ablations": ["speech", "style", "speech+style"],
         "evaluate_baselines.seeds": [0, 1], "evaluate_baselines.diversity_permutations": 5,
         "evaluate_baselines.faithful_batch_size": {"demo": 8}, "evaluate_baselines.min_half_windows": 8,
         "evaluate_baselines.n_partitions": 2, "evaluate_baselines.bcgap_derangements": 3}
@@ -140,7 +140,7 @@ def test_evaluate_rows_table_and_plots(trained):
     out = trained / "ev"
     evaluate.main(_eval_args(trained, out))
     s = pd.read_csv(out / "summary.csv")
-    assert {"model", "no_speech", "no_style", "nfe_1", "nfe_2"} == set(s["control"])
+    assert {"model", "no_speech", "no_style", "no_speech+style", "nfe_1", "nfe_2"} == set(s["control"])
     assert set(s[s["control"] == "model"]["split"]) == {"val", "test"}
     assert set(s[s["control"] == "nfe_1"]["split"]) == {"val"}            # the sweep on sweep_splits only
     fgd = s[(s["control"] == "model") & (s["metric"] == "fgd_corrected") & (s["split"] == "val")].iloc[0]
@@ -153,7 +153,8 @@ def test_evaluate_rows_table_and_plots(trained):
     assert set(m) == {"val", "test", "device"} and set(m["val"]) == {"fgd", "beat"}
     assert np.isfinite(m["val"]["fgd"]["gen"])
     r = read_json(out / "report.json")
-    assert set(r["table"]) == {"model", "no_speech", "no_style", "nfe_1", "nfe_2"}
+    assert set(r["table"]) == {"model", "no_speech", "no_style", "no_speech+style", "nfe_1", "nfe_2"}
+    assert r["rows"]["no_speech+style"]["dropped"] == ["speech", "style"]
     assert r["table"]["nfe_2"]["fgd"] == r["table"]["model"]["fgd"]
     assert r["rows"]["nfe_1"]["nfe"] == 1 and r["rows"]["model"]["nfe"] == 2
     assert r["rtf_batched_median"]["val/model"] > 0
@@ -170,3 +171,19 @@ def test_evaluate_refuses_a_model_of_another_part(trained, tmp_path):
     with pytest.raises(evaluate.EvaluateError, match=r"needs a \{part\} placeholder"):
         evaluate.main(_eval_args(trained, tmp_path / "ev", **{"--diffusion": trained / "d-body/model"}))
     assert not (tmp_path / "ev").exists()
+
+
+def test_a_joined_ablation_is_checked_against_the_row_without_its_last_condition():
+    """no_speech+style is compared with no_speech on the style's target (speaker accuracy): what the style adds once
+    the voice, which also tells the speaker, is nulled; a single condition is compared with the model."""
+    from gesturegen.config import EvaluateBaselinesParams, EvaluateParams
+
+    def cell(control, mean, ci):
+        return {"split": "val", "control": control, "metric": "speaker_acc", "mean": mean, "ci95": ci}
+    summary = [cell("model", 0.90, 0.02), cell("no_style", 0.88, 0.02), cell("no_speech", 0.80, 0.02),
+               cell("no_speech+style", 0.60, 0.02)]
+    p = EvaluateParams(ablations=("style", "speech+style"))
+    abl = evaluate._checks(summary, p, EvaluateBaselinesParams(splits=("val",)))["val/ablations"]
+    assert abl["no_style/speaker_acc"] == {"against": "model", "full": 0.90, "nulled": 0.88, "separated": False}
+    assert abl["no_speech+style/speaker_acc"] == {"against": "no_speech", "full": 0.80, "nulled": 0.60,
+                                                  "separated": True}

@@ -22,6 +22,9 @@ def test_repository_params_load():
     ({"data_sources.demo.skeleton": "smpl"}, "data_sources.demo.skeleton: expected one of"),
     ({"make_demo_data.n_speakers": True}, "make_demo_data.n_speakers: expected int, got bool"),
     ({"build_windows.n_seed_frames": 40}, "n_seed_frames"),
+    ({"evaluate.ablations": ["speech", "voice"]}, "evaluate.ablations: unknown conditions ['voice']"),
+    ({"evaluate.ablations": ["speech+speech"]}, "evaluate.ablations: a condition or an ablation is listed twice"),
+    ({"evaluate.ablations": ["style", "style"]}, "evaluate.ablations: a condition or an ablation is listed twice"),
 ])
 def test_bad_params_name_the_key(tmp_path, change, message):
     path = write_params(tmp_path / "params.yaml", change)
