@@ -48,10 +48,10 @@ def main(argv: list[str] | None = None) -> None:
     from gesturegen.config import load_params
     from gesturegen.data.annotations import load_window_annotations
     from gesturegen.data.skeleton import get_skeleton
-    from gesturegen.evaluation import _joints
     from gesturegen.features import open_windows_and_features
     from gesturegen.generation import generate_part
     from gesturegen.io import read_json
+    from gesturegen.metrics.motion import joints_from_vectors
     from gesturegen.metrics.oracle import beat_f1, stroke_hits
     from gesturegen.models.latent_diffusion import decode, load_diffusion
     from gesturegen.models.vqvae import load_vqvae, part_dims
@@ -75,10 +75,11 @@ def main(argv: list[str] | None = None) -> None:
     latents = np.array(open_part_codes(codes_dir, w, "demo", "val", vq_dir, SystemExit).latents, np.float32)
     inputs = window_inputs(w, f, split_references(w, 1, p.seed, "val")[:, 0], n_seed)
     dims = part_dims(skeleton, "body")
+    sampler = sampler_config(p.diffusion)
     real = np.array(w.dir_vec, np.float32)
     bodies = {"rec_cont": decode(vq, torch.as_tensor(latents), quantize=False).numpy(),
               "rec_quant": decode(vq, torch.as_tensor(latents), quantize=True).numpy(),
-              "gen": generate_part(dm, vq, inputs, latents, sampler_config(p.diffusion), args.seed,
+              "gen": generate_part(dm, vq, inputs, latents, sampler, args.seed,
                                    use_ema=p.diffusion.use_ema, quantize=p.diffusion.quantize)}
     rows_motion = {"gt": real}
     for name, body in bodies.items():
@@ -90,11 +91,11 @@ def main(argv: list[str] | None = None) -> None:
     def vy(joints: np.ndarray) -> np.ndarray:
         return (np.gradient(joints[:, :, list(skeleton.wrists), 1], axis=1) * fps)[:, n_seed:]
 
-    gt_joints = _joints(real, mean_dir_vec, skeleton)
+    gt_joints = joints_from_vectors(real, mean_dir_vec, skeleton)
     ref = vy(gt_joints)
     rows = []
     for name, motion in rows_motion.items():
-        joints = gt_joints if name == "gt" else _joints(motion, mean_dir_vec, skeleton)
+        joints = gt_joints if name == "gt" else joints_from_vectors(motion, mean_dir_vec, skeleton)
         v = vy(joints)
         hits = stroke_hits(joints, skeleton.wrists, fps)
         f1 = [beat_f1([h + s / fps for h in hits], list(ann.strokes), fps, n_frames, n_seed) for s in SHIFTS]
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
                      f"{at0.precision:.3f}", f"{at0.recall:.3f}"))
     print_table(("row", "corr v_y, lag -4..4", "|v_y| ratio", "beat F1, shift -3..3", "P (0)", "R (0)"), rows)
     print(f"\nval, {len(real)} windows; body from each row, hand and seed frames real; generated with noise seed "
-          f"{args.seed}, {sampler_config(p.diffusion).name} {sampler_config(p.diffusion).steps} steps")
+          f"{args.seed}, {sampler.name} {sampler.steps} steps")
 
 
 if __name__ == "__main__":
