@@ -32,6 +32,9 @@ class DataSource:
     words_unit: Literal["seconds", "frames"] = "seconds"   # AQGT stores word times as source-fps frame numbers
 
 
+# the stages that call gesturegen.compute.use_compute (their threads are params)
+COMPUTE_STAGES = ("extract_features", "train_fgd_encoder", "evaluate_baselines", "train_sync_evaluator",
+                  "train_oracles", "train_vqvae", "extract_codes", "diffusion", "evaluate")
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
 
 
@@ -42,12 +45,28 @@ class ComputeParams:
     would give a job as many BLAS threads as its `threads:`, `dvc repro` all cores."""
     device: str = "cpu"        # cpu | cuda | cuda:N | mps
     threads: int = 2           # torch intra-op and BLAS threads of a stage, under either runner
+    # per-stage exceptions to `threads` (stage name -> threads): Snakemake runs two 1-thread jobs side by side on
+    # 2 cores (body and hand, or stages that do not depend on each other), which beats one 2-thread job after another
+    stage_threads: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not _DEVICE.match(self.device):
             raise ParamsError(f"compute.device: expected cpu, cuda, cuda:N or mps, got {self.device!r}")
         if self.threads < 1:
             raise ParamsError(f"compute.threads: must be >= 1, got {self.threads}")
+        unknown = sorted(set(self.stage_threads) - set(COMPUTE_STAGES))
+        if unknown:
+            raise ParamsError(f"compute.stage_threads: unknown stages {unknown} (the stages that compute with torch "
+                              f"or BLAS: {', '.join(COMPUTE_STAGES)})")
+        for stage, n in self.stage_threads.items():
+            if n < 1:
+                raise ParamsError(f"compute.stage_threads.{stage}: must be >= 1, got {n}")
+
+    def threads_for(self, stage: str) -> int:
+        """The torch/BLAS threads of `stage` (its stage_threads entry, else `threads`)."""
+        if stage not in COMPUTE_STAGES:
+            raise KeyError(f"{stage!r} is not a torch/BLAS stage ({', '.join(COMPUTE_STAGES)})")
+        return self.stage_threads.get(stage, self.threads)
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,8 @@ def controls_figure(summary: Sequence[dict], dataset: str, controls: Sequence[st
                    yerr=[r.get("ci95") or 0.0 for r in rows], capsize=3, label=f"{split} ({n} query windows)")
             for xi, r in zip(xs, rows):
                 if r and r.get("applicable") is False:
-                    ax.text(xi, 0, "n/a", ha="center", va="bottom", fontsize=7, rotation=90)
+                    ax.annotate("n/a", (xi, 0), xytext=(0, 4), textcoords="offset points", ha="center",
+                                va="bottom", fontsize=7, rotation=90, color="0.3")
         ax.axhline(0, color="0.5", lw=0.5)
         if len(controls) > 6:       # many rows (the ablations): slanted one-line labels, so they cannot overlap
             ax.set_xticks(x, [c.replace("_", " ") for c in controls], fontsize=7, rotation=40, ha="right",

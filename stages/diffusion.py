@@ -29,7 +29,7 @@ import numpy as np
 
 from gesturegen.compute import use_compute
 from gesturegen.config import ComputeParams, DiffusionParams, EvaluateBaselinesParams, load_params, to_dict
-from gesturegen.evaluation import round_sig
+from gesturegen.summary import round_sig
 from gesturegen.io import file_digest, read_json, replace_on_success, write_json
 from gesturegen.training import epoch_loader, find_resume, fit, run_fingerprint, write_dvclive
 
@@ -68,15 +68,6 @@ def open_part_codes(codes_dir: Path, w, dataset: str, split: str, vqvae_dir: Pat
     return c
 
 
-def open_inputs(windows: Path, features: Path, codes_dir: Path, dataset: str, split: str, vqvae_dir: Path | None,
-                error: type[Exception] = DiffusionStageError):
-    """(windows split, features split, codes) of one split, checked to belong together."""
-    from gesturegen.features import open_windows_and_features
-
-    w, f = open_windows_and_features(windows, features, dataset, split, error)
-    return w, f, open_part_codes(codes_dir, w, dataset, split, vqvae_dir, error)
-
-
 def window_inputs(w, f, refs: np.ndarray, n_seed: int):
     from gesturegen.generation import WindowInputs
 
@@ -107,6 +98,7 @@ def run(p: DiffusionParams, protocol: EvaluateBaselinesParams, compute: ComputeP
     from gesturegen import evaluation
     from gesturegen.data.skeleton import get_skeleton
     from gesturegen.evaluators import open_extractor
+    from gesturegen.features import open_windows_and_features
     from gesturegen.generation import generate_part
     from gesturegen.metrics.fgd import frechet_distance_symmetric
     from gesturegen.models.denoisers import DenoiserConfig
@@ -119,14 +111,15 @@ def run(p: DiffusionParams, protocol: EvaluateBaselinesParams, compute: ComputeP
     if part not in PARTS:
         raise DiffusionStageError(f"--part: 'body' or 'hand', got {part!r}")
     m = p.model_for(dataset)
-    machine = use_compute(compute.device, compute.threads)
+    machine = use_compute(compute.device, compute.threads_for("diffusion"))
     start = time.perf_counter()
     try:
         vqvae = load_vqvae(vqvae_dir, dataset=dataset, part=part)
     except VQVAEMismatchError as e:
         raise DiffusionStageError(str(e)) from None
-    wt, ft, ct = open_inputs(windows, features, codes_dir, dataset, "train", vqvae_dir)
-    wv, fv, cv = open_inputs(windows, features, codes_dir, dataset, "val", vqvae_dir)
+    (wt, ft), (wv, fv) = (open_windows_and_features(windows, features, dataset, s, DiffusionStageError)
+                          for s in ("train", "val"))
+    ct, cv = (open_part_codes(codes_dir, w, dataset, s, vqvae_dir) for w, s in ((wt, "train"), (wv, "val")))
     if ft.meta["dims"] != fv.meta["dims"]:
         raise DiffusionStageError(f"{features}: train and val feature dims differ; re-run extract_features")
     skeleton = get_skeleton(wt.meta["skeleton"])

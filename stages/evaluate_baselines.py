@@ -31,6 +31,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from gesturegen import evaluation, plots
+from gesturegen.summary import headline as summary_headline
+from gesturegen.summary import summary_rows
 from gesturegen.compute import use_compute
 from gesturegen.config import ComputeParams, EvaluateBaselinesParams, load_params
 from gesturegen.data.annotations import load_window_annotations
@@ -52,7 +54,7 @@ def run(p: EvaluateBaselinesParams, compute: ComputeParams, seed: int, dataset: 
     from gesturegen.evaluators import open_extractor
     from gesturegen.models.sync_evaluator import EvaluatorMismatchError
 
-    machine = use_compute(compute.device, compute.threads)
+    machine = use_compute(compute.device, compute.threads_for("evaluate_baselines"))
     train = open_split(windows / "train")
     skeleton = get_skeleton(train.meta["skeleton"])
     norm = read_json(windows / "normalization.json")
@@ -94,8 +96,8 @@ def run(p: EvaluateBaselinesParams, compute: ComputeParams, seed: int, dataset: 
     except evaluation.EvaluationError as e:
         raise EvaluateBaselinesError(f"{windows}: {e} (params: evaluate_baselines.min_half_windows, "
                                      f"evaluate_baselines.splits)") from None
-    summary = evaluation.summary_rows(runs, {s: NO_ANNOTATIONS for s in p.splits if oracle[s].startswith("skipped")})
-    headline = {**evaluation.headline(summary), "device": compute.device}
+    summary = summary_rows(runs, {s: NO_ANNOTATIONS for s in p.splits if oracle[s].startswith("skipped")})
+    headline = {**summary_headline(summary), "device": compute.device}
     with replace_on_success(*(out_dir / n for n in ("beat_constants.json", "runs.csv", "summary.csv", "report.json",
                                                    "controls.png", "metrics.json"))) as staged:
         consts_json, runs_csv, summary_csv, report_json, plot_png, metrics_json = staged

@@ -39,7 +39,7 @@ def run(p: ExtractCodesParams, compute: ComputeParams, seed: int, dataset: str, 
     from gesturegen.models.vqvae import load_vqvae
 
     start = time.perf_counter()
-    machine = use_compute(compute.device, compute.threads)
+    machine = use_compute(compute.device, compute.threads_for("extract_codes"))
     model = load_vqvae(model_dir, dataset=dataset, part=part).to(compute.device)
     c = model.config
     splits = {s: open_split(windows / s) for s in SPLITS}

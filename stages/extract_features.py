@@ -168,7 +168,7 @@ def run(p: ExtractFeaturesParams, compute: ComputeParams, seed: int, dataset: st
         if (sp.meta["sample_rate_hz"], sp.meta["fps"], sp.meta["n_frames"]) != \
                 (first["sample_rate_hz"], first["fps"], first["n_frames"]):
             raise FeatureError(f"{windows / s}: sample rate / fps / n_frames differ from {names[0]}; rebuild windows")
-    machine = use_compute(compute.device, compute.threads)
+    machine = use_compute(compute.device, compute.threads_for("extract_features"))
     with replace_on_success(out_dir / "features", out_dir / "report.json", out_dir / "metrics.json") as staged:
         features, report_json, metrics_json = staged
         features.mkdir()

@@ -88,7 +88,7 @@ def run(p: TrainFGDEncoderParams, compute: ComputeParams, seed: int, dataset: st
                                    f"{val.dir_vec.shape[1:]} differ; re-run build_windows")
     norm_path = windows / "normalization.json"
     mean = np.asarray(read_json(norm_path)["mean_dir_vec"], dtype=np.float32) if norm_path.is_file() else None
-    machine = use_compute(compute.device, compute.threads)
+    machine = use_compute(compute.device, compute.threads_for("train_fgd_encoder"))
 
     start = time.perf_counter()
     history: list[dict] = []

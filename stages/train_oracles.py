@@ -93,7 +93,7 @@ def run(p: TrainOraclesParams, compute: ComputeParams, seed: int, dataset: str, 
     info: dict = {"dataset": dataset, "params": to_dict(p), "seed": seed, "crop_frames": p.crop_frames,
                   "min_inside": p.min_inside, "fps": fps, "skip_frames": skip,
                   "motion": {"dim": dim, "n_frames": n_frames, "normalization": wt.meta.get("normalization")}}
-    machine = use_compute(compute.device, compute.threads)
+    machine = use_compute(compute.device, compute.threads_for("train_oracles"))
     with replace_on_success(out_dir / "oracles", out_dir / "history.csv", out_dir / "report.json",
                             out_dir / "metrics.json") as (or_dir, hist_csv, report_json, metrics_json):
         history: list[dict] = []

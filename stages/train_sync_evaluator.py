@@ -91,7 +91,7 @@ def run(p: TrainSyncEvaluatorParams, compute: ComputeParams, seed: int, dataset:
                                       f"contrastive training needs windows of at least 2 videos")
     if p.epochs < 1 or p.batch_size < 2 or p.temperature <= 0:
         raise TrainSyncEvaluatorError("train_sync_evaluator: epochs >= 1, batch_size >= 2, temperature > 0 needed")
-    machine = use_compute(compute.device, compute.threads)
+    machine = use_compute(compute.device, compute.threads_for("train_sync_evaluator"))
     start = time.perf_counter()
     pl.seed_everything(seed, workers=True, verbose=False)
     dims = ft.meta["dims"]

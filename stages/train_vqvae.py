@@ -95,6 +95,7 @@ def run(p: TrainVQVAEParams, protocol: EvaluateBaselinesParams, compute: Compute
     from tqdm import tqdm
 
     from gesturegen import evaluation
+    from gesturegen.summary import summary_rows
     from gesturegen.data.annotations import load_window_annotations
     from gesturegen.data.skeleton import get_skeleton
     from gesturegen.evaluators import open_extractor
@@ -109,7 +110,7 @@ def run(p: TrainVQVAEParams, protocol: EvaluateBaselinesParams, compute: Compute
     if part not in PARTS:
         raise TrainVQVAEError(f"--part: 'body' or 'hand', got {part!r}")
     m = p.model_for(dataset)
-    machine = use_compute(compute.device, compute.threads)
+    machine = use_compute(compute.device, compute.threads_for("train_vqvae"))
     start = time.perf_counter()
     wt, ft, xt = _inputs(windows, features, dataset, "train")
     wv, fv, xv = _inputs(windows, features, dataset, "val")
@@ -230,7 +231,7 @@ def run(p: TrainVQVAEParams, protocol: EvaluateBaselinesParams, compute: Compute
         train_videos, extract, skeleton, mean_dir_vec, consts, settings, seed, protocol.seeds, scorers=scorers,
         progress=lambda jobs: tqdm(jobs, desc=f"v2 metrics of the {part} reconstruction", unit="run"),
         contexts=contexts)
-    summary = pd.DataFrame(evaluation.summary_rows(runs))
+    summary = pd.DataFrame(summary_rows(runs))
 
     retrieval: dict = {"pool": pool}
     with torch.no_grad():

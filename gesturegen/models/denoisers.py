@@ -106,7 +106,9 @@ def sinusoidal(t: torch.Tensor, dim: int) -> torch.Tensor:
 
 class _CrossAttention(nn.Module):
     """Multi-head attention of the latent tokens to the condition frames; the frames' keys and values are computed
-    by `kv` once per sampling run (they do not depend on the step)."""
+    by `kv` once per sampling run (they do not depend on the step). Written out as softmax(q·kᵀ/√d)·v with the
+    keys stored transposed and pre-scaled: for 4 queries against 34 frames, torch's CPU scaled_dot_product_attention
+    took 4× as long (15 ms against 4 ms per call at batch 1024, 2 threads), a third of the sampling time."""
 
     def __init__(self, d: int, heads: int):
         super().__init__()
@@ -118,11 +120,14 @@ class _CrossAttention(nn.Module):
         return x.view(b, n, self.heads, d // self.heads).transpose(1, 2)
 
     def kv(self, mem: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(kᵀ/√d_head (B, heads, d_head, T), v (B, heads, T, d_head)) of the condition frames."""
         k, v = self.kv_proj(mem).chunk(2, dim=-1)
-        return self._split(k), self._split(v)
+        k = self._split(k)
+        return (k * k.shape[-1] ** -0.5).transpose(-1, -2).contiguous(), self._split(v)
 
     def forward(self, h: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        out = F.scaled_dot_product_attention(self._split(self.q(h)), *kv)
+        kt, v = kv
+        out = torch.matmul(self._split(self.q(h)), kt).softmax(dim=-1).matmul(v)
         b, _, n, dh = out.shape
         return self.o(out.transpose(1, 2).reshape(b, n, self.heads * dh))
 

@@ -29,15 +29,12 @@ import torch
 from torch import nn
 
 from gesturegen.io import read_model_config
+from gesturegen.models.checkpoint import CheckpointLayoutError, load_strict
 
 ENCODER_FORMAT = "gesturegen-fgd-encoder"
 ENCODER_VERSION = 1
 QUIRK_SLOPE = 1.0      # nn.LeakyReLU(True): the positional bool became negative_slope
 PROPER_SLOPE = 0.2
-
-
-class CheckpointLayoutError(ValueError):
-    """A checkpoint does not have the layout of the module it is loaded into; the message names file and keys."""
 
 
 # --- building blocks ----------------------------------------------------------------------------------------------
@@ -276,39 +273,6 @@ def _torch_load(path: Path) -> dict:
     return ckpt
 
 
-def _load_strict(module: nn.Module, state: dict, path: Path, what: str,
-                 ignore_prefixes: tuple[str, ...] = ()) -> None:
-    """load_state_dict with a readable error: missing / unexpected keys and shape mismatches, by name.
-
-    BatchNorm `num_batches_tracked` may be absent (pre-0.4.1 checkpoints); it is not used in eval mode.
-    """
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointLayoutError(f"{path}: {what} is not a state dict of tensors")
-    state = {k: v for k, v in state.items() if not k.startswith(ignore_prefixes)}
-    expected = module.state_dict()
-    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in state if k not in expected]
-    shapes = [f"{k}: {tuple(state[k].shape)} in the file, {tuple(v.shape)} expected"
-              for k, v in expected.items() if k in state and state[k].shape != v.shape]
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"missing keys {missing}")
-        if unexpected:
-            parts.append(f"unexpected keys {unexpected}")
-        if shapes:
-            parts.append("shape mismatch " + "; ".join(shapes))
-        hint = ""
-        if any(k.startswith("module.") for k in unexpected):
-            hint = " (the 'module.' prefix means it was saved from nn.DataParallel; strip it)"
-        raise CheckpointLayoutError(f"{path}: {what} does not have the {type(module).__name__} layout: "
-                                    + "; ".join(parts) + hint)
-    for k, v in expected.items():
-        if k not in state:   # num_batches_tracked only
-            state[k] = v
-    module.load_state_dict(state, strict=True)
-
-
 def load_published_motion_ae(path: str | Path, leaky_slope_quirk: bool = True) -> MotionAE:
     """HA2G's `checkpoint_best.bin` ({'pose_dim', 'latent_dim', 'motion_ae', ...}) as a MotionAE in eval mode."""
     path = Path(path)
@@ -321,7 +285,7 @@ def load_published_motion_ae(path: str | Path, leaky_slope_quirk: bool = True) -
     config = MotionAEConfig(pose_dim=int(ckpt["pose_dim"]), latent_dim=int(ckpt["latent_dim"]),
                             leaky_slope_quirk=leaky_slope_quirk)
     model = MotionAE(config)
-    _load_strict(model, ckpt["motion_ae"], path, "'motion_ae'")
+    load_strict(model, ckpt["motion_ae"], path, "'motion_ae'")
     return model.eval()
 
 
@@ -348,7 +312,7 @@ def load_published_aqgt_embedding(path: str | Path, variational: bool = False,
     config = EmbeddingNetConfig(pose_dim=int(first.shape[1]), latent_dim=latent, variational=variational,
                                 leaky_slope_quirk=leaky_slope_quirk)
     model = AQGTEmbeddingNet(config)
-    _load_strict(model, state, path, "'gen_dict'", ignore_prefixes=("decoder.",))
+    load_strict(model, state, path, "'gen_dict'", ignore_prefixes=("decoder.",))
     return model.eval()
 
 
@@ -391,7 +355,7 @@ def load_encoder(directory: str | Path, **overrides: Any) -> FeatureExtractor:
         raise ValueError(f"{cfg_path}: unknown arch {info.get('arch')!r} (known: {sorted(_ARCHS)})")
     cls, cfg_cls = _ARCHS[info["arch"]]
     model = cls(cfg_cls(**{**info["config"], **overrides}))
-    _load_strict(model, load_file(str(weights)), weights, "the weights")
+    load_strict(model, load_file(str(weights)), weights, "the weights")
     return model.eval()
 
 

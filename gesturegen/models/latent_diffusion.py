@@ -188,7 +188,7 @@ def load_diffusion(directory: str | Path, dataset: str | None = None, part: str 
     (its config.json as `vqvae_info`) other than the one it was trained on."""
     from safetensors.torch import load_file
 
-    from gesturegen.models.fgd_encoder import _load_strict
+    from gesturegen.models.checkpoint import load_strict
 
     directory = Path(directory)
     info, cfg_path = read_model_config(directory, DIFFUSION_FORMAT, DIFFUSION_VERSION, "diffusion")
@@ -210,7 +210,7 @@ def load_diffusion(directory: str | Path, dataset: str | None = None, part: str 
                     f"on (retrain with the diffusion stage after train_vqvae changes)")
     model = LatentDiffusion(LatentDiffusionConfig.from_dict(info["config"]))
     weights = directory / "model.safetensors"
-    _load_strict(model, load_file(str(weights)), weights, "the weights")
+    load_strict(model, load_file(str(weights)), weights, "the weights")
     model.info = info
     return model.eval()
 

@@ -182,7 +182,7 @@ def load_oracles(directory: str | Path, dataset: str | None = None) -> Oracles:
     annotations (then no classifier). With `dataset`, refuse oracles of another dataset."""
     from safetensors.torch import load_file
 
-    from gesturegen.models.fgd_encoder import _load_strict
+    from gesturegen.models.checkpoint import load_strict
 
     directory = Path(directory)
     info, cfg_path = read_model_config(directory, ORACLES_FORMAT, ORACLES_VERSION, "train_oracles", weights=None)
@@ -197,6 +197,6 @@ def load_oracles(directory: str | Path, dataset: str | None = None) -> Oracles:
         weights = directory / f"{name}.safetensors"
         if not weights.is_file():
             raise FileNotFoundError(f"{weights}: missing although config.json lists it; re-run train_oracles")
-        _load_strict(model, load_file(str(weights)), weights, "the weights")
+        load_strict(model, load_file(str(weights)), weights, "the weights")
         setattr(out, name, model.eval())
     return out

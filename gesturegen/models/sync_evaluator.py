@@ -200,7 +200,7 @@ def load_sync_evaluator(directory: str | Path, dataset: str | None = None) -> Sy
     The json is in `model.info` (dataset, features: encoders and dims, normalisation)."""
     from safetensors.torch import load_file
 
-    from gesturegen.models.fgd_encoder import _load_strict
+    from gesturegen.models.checkpoint import load_strict
 
     directory = Path(directory)
     weights = directory / "model.safetensors"
@@ -210,7 +210,7 @@ def load_sync_evaluator(directory: str | Path, dataset: str | None = None) -> Sy
             f"{cfg_path}: this sync evaluator was trained on dataset {info.get('dataset')!r}, not {dataset!r}; use "
             f"results/train_sync_evaluator/{dataset}/evaluator (run train_sync_evaluator for {dataset!r})")
     model = SyncEvaluator(SyncEvaluatorConfig(**info["config"]))
-    _load_strict(model, load_file(str(weights)), weights, "the weights")
+    load_strict(model, load_file(str(weights)), weights, "the weights")
     model.info = info
     model.directory = directory
     return model.eval()

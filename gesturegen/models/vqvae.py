@@ -269,7 +269,7 @@ def load_vqvae(directory: str | Path, dataset: str | None = None, part: str | No
     another. The json is in `model.info`."""
     from safetensors.torch import load_file
 
-    from gesturegen.models.fgd_encoder import _load_strict
+    from gesturegen.models.checkpoint import load_strict
 
     directory = Path(directory)
     weights = directory / "model.safetensors"
@@ -280,6 +280,6 @@ def load_vqvae(directory: str | Path, dataset: str | None = None, part: str | No
                 f"{cfg_path}: this VQ-VAE was trained for {key} {info.get(key)!r}, not {want!r}; pass "
                 f"results/train_vqvae/{dataset or info.get('dataset')}-{part or info.get('part')}/model")
     model = VQVAE(VQVAEConfig(**info["config"]))
-    _load_strict(model, load_file(str(weights)), weights, "the weights")
+    load_strict(model, load_file(str(weights)), weights, "the weights")
     model.info = info
     return model.eval()

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 import torch
 
-from gesturegen.evaluation import summarize
+from gesturegen.summary import summarize
 from gesturegen.io import read_json
 from gesturegen.models.fgd_encoder import MotionAE, MotionAEConfig, save_encoder
 from stages import build_windows, evaluate_baselines

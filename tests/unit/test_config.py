@@ -57,6 +57,20 @@ def test_compute_params_are_checked(tmp_path):
     assert load_params(write_params(tmp_path / "q.yaml", {"compute.device": "cuda:1"})).compute.device == "cuda:1"
 
 
+def test_stage_threads_override_threads_per_stage(tmp_path):
+    c = load_params(write_params(tmp_path / "p.yaml", {"compute.threads": 3,
+                                                        "compute.stage_threads": {"diffusion": 1}})).compute
+    assert c.threads_for("diffusion") == 1 and c.threads_for("evaluate") == 3
+    with pytest.raises(KeyError, match="make_demo_data"):
+        c.threads_for("make_demo_data")          # a stage without torch/BLAS work has no thread param
+    with pytest.raises(ParamsError, match=r"compute.stage_threads: unknown stages \['difusion'\]"):
+        load_params(write_params(tmp_path / "q.yaml", {"compute.stage_threads": {"difusion": 1}}))
+    with pytest.raises(ParamsError, match=r"compute.stage_threads.evaluate: must be >= 1, got 0"):
+        load_params(write_params(tmp_path / "r.yaml", {"compute.stage_threads": {"evaluate": 0}}))
+    with pytest.raises(ParamsError, match=r"compute.stage_threads.evaluate: expected int, got str"):
+        load_params(write_params(tmp_path / "s.yaml", {"compute.stage_threads": {"evaluate": "1"}}))
+
+
 def test_missing_required_key_and_int_accepted_for_float(tmp_path):
     with pytest.raises(ParamsError, match="seed: missing required key"):
         params_from_dict({"datasets": [], "data_sources": {}, "make_demo_data": {}, "convert_raw": {},

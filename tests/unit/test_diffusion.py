@@ -115,6 +115,24 @@ def test_the_faithful_unet_has_the_original_size():
     assert not any(p.requires_grad for p in frozen.seed_enc.parameters())   # the original's bug, on request
 
 
+def test_the_cross_attention_is_multi_head_attention():
+    """Our written-out attention (pre-scaled, transposed keys) against torch's reference, values and gradients."""
+    import torch.nn.functional as F
+
+    from gesturegen.models.denoisers import _CrossAttention
+    torch.manual_seed(0)
+    ca = _CrossAttention(32, 4)
+    h, mem = torch.randn(5, 4, 32, requires_grad=True), torch.randn(5, 34, 32)
+    out = ca(h, ca.kv(mem))
+    k, v = ca.kv_proj(mem).chunk(2, dim=-1)
+    ref = F.scaled_dot_product_attention(ca._split(ca.q(h)), ca._split(k), ca._split(v))
+    ref = ca.o(ref.transpose(1, 2).reshape(5, 4, 32))
+    torch.testing.assert_close(out, ref, atol=1e-6, rtol=1e-5)
+    g_out, = torch.autograd.grad(out.square().sum(), h)
+    g_ref, = torch.autograd.grad(ref.square().sum(), h)
+    torch.testing.assert_close(g_out, g_ref, atol=1e-5, rtol=1e-4)
+
+
 @pytest.mark.parametrize("kind", ["transformer", "unet"])
 def test_a_dropped_modality_changes_nothing_of_its_input(kind):
     torch.manual_seed(0)

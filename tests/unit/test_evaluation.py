@@ -12,9 +12,9 @@ from gesturegen.evaluation import (
     faithful_batches,
     make_control,
     run_controls,
-    summary_rows,
     video_partitions,
 )
+from gesturegen.summary import summary_rows
 
 
 @pytest.fixture

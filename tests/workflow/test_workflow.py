@@ -70,6 +70,9 @@ def test_snakemake_then_dvc_agree_and_one_param_reruns_one_stage(tiny_repo):
               "results/train_fgd_encoder/demo/encoder/model.safetensors",
               "results/evaluate_baselines/demo/metrics.json", "results/evaluate_baselines/demo/controls.png"):
         assert (root / f).is_file(), f
+    # the tiny preset's compute.stage_threads gives the diffusion jobs 1 thread, every other stage compute.threads (2)
+    assert json.loads((root / "results/diffusion/demo-body/report.json").read_text())["compute"]["threads"] == 1
+    assert json.loads((root / "results/evaluate/demo/report.json").read_text())["compute"]["threads"] == 2
     sh(root, "dvc", "commit", "-f", "-q", "--no-relink")   # relinking would rewrite inputs Snakemake watches
     assert "Data and pipelines are up to date" in sh(root, "dvc", "status")
     repro = sh(root, "dvc", "repro")

@@ -24,9 +24,9 @@ PARTS = ["body", "hand"]   # the VQ-VAE / diffusion parts (dvc.yaml: the matrix 
 # files, not on the folders, so that Snakemake sees a file replaced inside a dataset folder
 RAW_FILES = ["data.mdb", "digest.json"]
 ENV = "../../envs/gesturegen.yaml"
-# the torch/BLAS stages pin their own thread count to compute.threads (gesturegen.compute), whoever runs them;
-# `threads:` only tells the scheduler (and SLURM's --cpus-per-task) how many cores they take
-THREADS = PARAMS.compute.threads
+# the torch/BLAS stages pin their own thread count to PARAMS.compute.threads_for(<stage>) (compute.threads, or the
+# stage's compute.stage_threads entry; gesturegen.compute), whoever runs them; a rule's `threads:` is that number
+# and only tells the scheduler (and SLURM's --cpus-per-task) how many cores the job takes
 
 
 wildcard_constraints:

@@ -41,6 +41,7 @@ rule diffusion:
         "gesturegen/metrics/oracle.py",
         "gesturegen/metrics/retrieval.py",
         "gesturegen/models/__init__.py",
+        "gesturegen/models/checkpoint.py",
         "gesturegen/models/contrastive.py",
         "gesturegen/models/denoisers.py",
         "gesturegen/models/diffusion.py",
@@ -50,6 +51,7 @@ rule diffusion:
         "gesturegen/models/quantizer.py",
         "gesturegen/models/sync_evaluator.py",
         "gesturegen/models/vqvae.py",
+        "gesturegen/summary.py",
         "gesturegen/systems/__init__.py",
         "gesturegen/systems/diffusion_system.py",
         "gesturegen/systems/vqvae_system.py",
@@ -68,7 +70,7 @@ rule diffusion:
         evaluate_baselines=config["evaluate_baselines"],
     log:
         "logs/diffusion/{dataset}-{part}.log",
-    threads: THREADS
+    threads: PARAMS.compute.threads_for("diffusion")
     conda:
         ENV
     shell:
@@ -124,6 +126,7 @@ rule evaluate:
         "gesturegen/metrics/oracle.py",
         "gesturegen/metrics/retrieval.py",
         "gesturegen/models/__init__.py",
+        "gesturegen/models/checkpoint.py",
         "gesturegen/models/contrastive.py",
         "gesturegen/models/denoisers.py",
         "gesturegen/models/diffusion.py",
@@ -134,6 +137,7 @@ rule evaluate:
         "gesturegen/models/sync_evaluator.py",
         "gesturegen/models/vqvae.py",
         "gesturegen/plots.py",
+        "gesturegen/summary.py",
         "gesturegen/systems/__init__.py",
         "gesturegen/systems/diffusion_system.py",
         "gesturegen/systems/vqvae_system.py",
@@ -156,7 +160,7 @@ rule evaluate:
         evaluate_baselines=config["evaluate_baselines"],
     log:
         "logs/evaluate/{dataset}.log",
-    threads: THREADS
+    threads: PARAMS.compute.threads_for("evaluate")
     conda:
         ENV
     shell:

@@ -39,10 +39,12 @@ rule evaluate_baselines:
         "gesturegen/metrics/oracle.py",
         "gesturegen/metrics/retrieval.py",
         "gesturegen/models/__init__.py",
+        "gesturegen/models/checkpoint.py",
         "gesturegen/models/fgd_encoder.py",
         "gesturegen/models/oracles.py",
         "gesturegen/models/sync_evaluator.py",
         "gesturegen/plots.py",
+        "gesturegen/summary.py",
         "stages/__init__.py",
         "stages/evaluate_baselines.py",
     output:
@@ -58,7 +60,7 @@ rule evaluate_baselines:
         evaluate_baselines=config["evaluate_baselines"],
     log:
         "logs/evaluate_baselines/{dataset}.log",
-    threads: THREADS
+    threads: PARAMS.compute.threads_for("evaluate_baselines")
     conda:
         ENV
     shell:

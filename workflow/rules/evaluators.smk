@@ -33,6 +33,7 @@ rule train_sync_evaluator:
         "gesturegen/metrics/oracle.py",
         "gesturegen/metrics/retrieval.py",
         "gesturegen/models/__init__.py",
+        "gesturegen/models/checkpoint.py",
         "gesturegen/models/fgd_encoder.py",
         "gesturegen/models/sync_evaluator.py",
         "gesturegen/systems/__init__.py",
@@ -50,7 +51,7 @@ rule train_sync_evaluator:
         train_sync_evaluator=config["train_sync_evaluator"],
     log:
         "logs/train_sync_evaluator/{dataset}.log",
-    threads: THREADS
+    threads: PARAMS.compute.threads_for("train_sync_evaluator")
     conda:
         ENV
     shell:
@@ -71,6 +72,7 @@ rule train_oracles:
         "gesturegen/data/windowstore.py",
         "gesturegen/io.py",
         "gesturegen/models/__init__.py",
+        "gesturegen/models/checkpoint.py",
         "gesturegen/models/fgd_encoder.py",
         "gesturegen/models/oracles.py",
         "gesturegen/models/sync_evaluator.py",
@@ -89,7 +91,7 @@ rule train_oracles:
         train_oracles=config["train_oracles"],
     log:
         "logs/train_oracles/{dataset}.log",
-    threads: THREADS
+    threads: PARAMS.compute.threads_for("train_oracles")
     conda:
         ENV
     shell:

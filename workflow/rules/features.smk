@@ -31,7 +31,7 @@ rule extract_features:
         extract_features=config["extract_features"],
     log:
         "logs/extract_features/{dataset}.log",
-    threads: THREADS
+    threads: PARAMS.compute.threads_for("extract_features")
     conda:
         ENV
     shell:
@@ -62,6 +62,7 @@ rule train_fgd_encoder:
         "gesturegen/metrics/motion.py",
         "gesturegen/metrics/oracle.py",
         "gesturegen/models/__init__.py",
+        "gesturegen/models/checkpoint.py",
         "gesturegen/models/fgd_encoder.py",
         "gesturegen/systems/__init__.py",
         "gesturegen/systems/fgd_system.py",
@@ -78,7 +79,7 @@ rule train_fgd_encoder:
         train_fgd_encoder=config["train_fgd_encoder"],
     log:
         "logs/train_fgd_encoder/{dataset}.log",
-    threads: THREADS
+    threads: PARAMS.compute.threads_for("train_fgd_encoder")
     conda:
         ENV
     shell:

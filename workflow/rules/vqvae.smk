@@ -44,12 +44,14 @@ rule train_vqvae:
         "gesturegen/metrics/oracle.py",
         "gesturegen/metrics/retrieval.py",
         "gesturegen/models/__init__.py",
+        "gesturegen/models/checkpoint.py",
         "gesturegen/models/contrastive.py",
         "gesturegen/models/fgd_encoder.py",
         "gesturegen/models/oracles.py",
         "gesturegen/models/quantizer.py",
         "gesturegen/models/sync_evaluator.py",
         "gesturegen/models/vqvae.py",
+        "gesturegen/summary.py",
         "gesturegen/systems/__init__.py",
         "gesturegen/systems/sync_system.py",
         "gesturegen/systems/vqvae_system.py",
@@ -69,7 +71,7 @@ rule train_vqvae:
         evaluate_baselines=config["evaluate_baselines"],
     log:
         "logs/train_vqvae/{dataset}-{part}.log",
-    threads: THREADS
+    threads: PARAMS.compute.threads_for("train_vqvae")
     conda:
         ENV
     shell:
@@ -107,6 +109,7 @@ rule extract_codes:
         "gesturegen/metrics/motion.py",
         "gesturegen/metrics/oracle.py",
         "gesturegen/models/__init__.py",
+        "gesturegen/models/checkpoint.py",
         "gesturegen/models/fgd_encoder.py",
         "gesturegen/models/quantizer.py",
         "gesturegen/models/vqvae.py",
@@ -124,7 +127,7 @@ rule extract_codes:
         extract_codes=config["extract_codes"],
     log:
         "logs/extract_codes/{dataset}-{part}.log",
-    threads: THREADS
+    threads: PARAMS.compute.threads_for("extract_codes")
     conda:
         ENV
     shell:

@@ -1,0 +1,1 @@
+"""Motion out of the project into other tools: BVH for animation software (`gesturegen.export.bvh`)."""
