@@ -3,6 +3,8 @@
     gesturegen params [PATH]          validate params.yaml (strict) and print the resolved values
     gesturegen windows SPLIT_DIR      summarise a build_windows split (shapes, videos, words)
     gesturegen plots-template PATH    write the offline HTML template of `dvc plots show` (envs/setup.sh does)
+    gesturegen generate SPEECH.wav --out DIR (--transcript TXT | --words TSV)
+                                      gestures for a recording with the trained models: motion.npz, motion.bvh
 """
 from __future__ import annotations
 
@@ -78,6 +80,148 @@ def _plots_template(args: argparse.Namespace) -> int:
     return 0
 
 
+def _generate(args: argparse.Namespace) -> int:
+    """gesturegen generate: resolve files and params, then gesturegen.generate does the work."""
+    import json
+    import time
+
+    from tqdm import tqdm
+
+    from gesturegen.config import ParamsError, load_params
+    from gesturegen.generate import GenerateError, generate_recording, write_outputs
+    from gesturegen.recording import AlignmentError, RecordingError, align_transcript, load_recording, read_words
+
+    def fail(msg: str) -> int:
+        print(f"gesturegen generate: error: {msg}", file=sys.stderr)
+        return 2
+
+    if args.transcript and args.words:
+        return fail("give --transcript or --words, not both")
+    if not (args.transcript or args.words):
+        return fail("word timings are needed: give --transcript TEXT_FILE (aligned to the speech offline) or "
+                    "--words WORDS.tsv (word, start, end in seconds); speech recognition from a local Whisper model "
+                    "folder is not built yet")
+    if args.out.exists() and any(args.out.iterdir()) and not args.force:
+        return fail(f"{args.out} exists and is not empty; choose another --out or pass --force to overwrite")
+    try:
+        params = load_params(args.params)
+    except ParamsError as e:
+        return fail(str(e))
+    dataset = args.dataset or params.datasets[0]
+    if dataset not in params.data_sources:
+        return fail(f"--dataset {dataset!r}: not in params.yaml's data_sources ({sorted(params.data_sources)})")
+    start = time.perf_counter()
+    try:
+        rec = load_recording(args.speech)
+        notes: list[str] = []
+        if args.words:
+            words, source = read_words(args.words, rec.duration_s), f"words file {args.words}"
+        else:
+            try:
+                text = Path(args.transcript).read_text()
+            except (OSError, UnicodeDecodeError) as e:
+                return fail(f"{args.transcript}: cannot read the transcript ({e})")
+            try:
+                aligned = align_transcript(rec, text, args.transcript)
+                words, source = aligned.words, f"transcript {args.transcript}, aligned with pocketsphinx"
+                notes += aligned.notes
+            except AlignmentError as e:
+                if not args.allow_unaligned:
+                    raise
+                words, source = [], "none: the transcript could not be aligned (--allow-unaligned)"
+                notes.append(f"alignment failed, generated without word timings: {e}")
+    except RecordingError as e:
+        return fail(str(e) + ("" if args.allow_unaligned or not isinstance(e, AlignmentError)
+                              else "; or pass --allow-unaligned to generate without word timings"))
+    align_s = time.perf_counter() - start
+    load_start = time.perf_counter()
+    try:
+        parts, info, skeleton, mean = _load_models(args, dataset)
+    except (FileNotFoundError, ValueError) as e:
+        return fail(str(e))
+    from gesturegen.features import make_encoders
+    from gesturegen.models.denoisers import MODALITIES
+    from gesturegen.models.diffusion import SamplerConfig, SamplerError, check_sampler
+
+    s = params.diffusion.sampler
+    sampler = SamplerConfig(name=s.name, steps=args.steps or s.steps, guidance=dict(s.guidance),
+                            guidance_all=s.guidance_all)
+    try:
+        check_sampler(sampler, parts[0].diffusion.config.steps, MODALITIES)
+    except SamplerError as e:
+        return fail(f"--steps: {e}")
+    fps, n_frames, n_seed = float(info["fps"]), int(info["n_frames"]), int(info["n_seed_frames"])
+    audio_enc, text_enc = make_encoders(params.extract_features, sample_rate_hz=16000, fps=fps, seed=params.seed)
+    seed = params.seed if args.seed is None else args.seed
+    load_s = time.perf_counter() - load_start
+    try:
+        gen = generate_recording(rec, words, parts, audio_enc, text_enc, mean, skeleton, sampler, fps=fps,
+                                 n_frames=n_frames, n_seed=n_seed, seed=seed, use_ema=params.diffusion.use_ema,
+                                 quantize=params.diffusion.quantize,
+                                 progress=lambda it: tqdm(it, desc="generate", unit="window", leave=False))
+    except GenerateError as e:
+        return fail(str(e))
+    total_s = time.perf_counter() - start
+    summary = {"speech": str(args.speech), "duration_s": round(rec.duration_s, 3), "source_rate": rec.source_rate,
+               "channels": rec.channels, "words": len(words), "word_source": source, "dataset": dataset,
+               "skeleton": skeleton.name, "fps": fps, "frames": int(gen.vectors.shape[0]), "windows": gen.n_windows,
+               "sampler": {"name": sampler.name, "steps": sampler.steps}, "seed": seed,
+               "models": {p: str(_part_dir(args, dataset, p)) for p in ("body", "hand")},
+               "notes": notes + gen.notes,
+               "seconds": {"alignment": round(align_s, 3), "loading": round(load_s, 3), **gen.seconds,
+                           "total": round(total_s, 3)},
+               # the issue's real-time factor: alignment + features + generation + decoding, per second of speech
+               # (loading the models and encoders, a fixed cost per call, is reported apart)
+               "rtf": round((total_s - load_s) / max(rec.duration_s, 1e-9), 4)}
+    files = write_outputs(args.out, gen, skeleton, mean, summary)
+    (args.out / "generate.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    print(f"gesturegen generate: {rec.duration_s:.1f} s of speech, {len(words)} words ({source}), "
+          f"{gen.n_windows} windows -> {files['npz']}, {files['bvh']} in {total_s:.1f} s ({load_s:.1f} s loading "
+          f"models; real-time factor without it {summary['rtf']:.3f})")
+    for note in summary["notes"]:
+        print(f"  note: {note}")
+    return 0
+
+
+def _part_dir(args: argparse.Namespace, dataset: str, part: str) -> Path:
+    template = args.checkpoint or f"results/diffusion/{dataset}-{{part}}/model"
+    if "{part}" not in template:
+        raise ValueError(f"--checkpoint {template!r}: needs a {{part}} placeholder, e.g. "
+                         f"results/diffusion/{dataset}-{{part}}/model")
+    return Path(template.replace("{part}", part))
+
+
+def _load_models(args: argparse.Namespace, dataset: str):
+    """(PartModels body and hand, the body model's info, skeleton, mean_dir_vec) of the chosen dataset."""
+    import json
+
+    import numpy as np
+
+    from gesturegen.data.skeleton import get_skeleton
+    from gesturegen.generation import PartModel
+    from gesturegen.models.latent_diffusion import load_diffusion
+    from gesturegen.models.vqvae import load_vqvae
+
+    parts, info = [], None
+    for part in ("body", "hand"):
+        d_dir = _part_dir(args, dataset, part)
+        cfg = d_dir / "config.json"
+        if not cfg.is_file():
+            raise FileNotFoundError(f"no trained {part} model of dataset {dataset!r} at {d_dir}: run the DAG "
+                                    f"(snakemake --cores all) or pass --checkpoint with the models' folder")
+        part_info = json.loads(cfg.read_text())
+        vq = load_vqvae(part_info["vqvae"]["path"], dataset=dataset, part=part)
+        dm = load_diffusion(d_dir, dataset=dataset, part=part, vqvae_info=vq.info)
+        parts.append(PartModel(dm, vq, np.asarray(part_info["part_dims"], np.int64)))
+        info = info or part_info
+    norm = Path(args.normalization or f"results/build_windows/{dataset}/windows/normalization.json")
+    if not norm.is_file():
+        raise FileNotFoundError(f"{norm}: the dataset's normalization.json (mean vectors) is missing: run the DAG "
+                                f"or pass --normalization")
+    mean = np.asarray(json.loads(norm.read_text())["mean_dir_vec"], np.float32)
+    return parts, info, get_skeleton(info["skeleton"]), mean
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="gesturegen", description=__doc__.splitlines()[0])
     ap.add_argument("--version", action="version", version=f"gesturegen {__version__}")
@@ -91,6 +235,22 @@ def main(argv: list[str] | None = None) -> int:
     t = sub.add_parser("plots-template", help="write the offline HTML template for `dvc plots show`")
     t.add_argument("path", type=Path)
     t.set_defaults(func=_plots_template)
+    g = sub.add_parser("generate", help="gestures for a recording with the trained models (motion.npz, motion.bvh)")
+    g.add_argument("speech", type=Path, help="a WAV file (any sample rate and channel count)")
+    g.add_argument("--out", type=Path, required=True, help="output folder (refused if it exists and is not empty)")
+    g.add_argument("--transcript", type=Path, help="plain-text transcript, aligned to the speech offline")
+    g.add_argument("--words", type=Path, help="word timings: word<TAB>start<TAB>end in seconds")
+    g.add_argument("--allow-unaligned", action="store_true",
+                   help="if the transcript cannot be aligned, generate without word timings instead of failing")
+    g.add_argument("--dataset", help="whose models (default: the first of params.yaml's datasets)")
+    g.add_argument("--checkpoint", help="the diffusion models' folder with a {part} placeholder (default: "
+                                        "results/diffusion/<dataset>-{part}/model)")
+    g.add_argument("--normalization", type=Path, help="the dataset's normalization.json (default: build_windows')")
+    g.add_argument("--params", type=Path, default=Path("params.yaml"))
+    g.add_argument("--seed", type=int, help="noise seed (default: params.yaml's seed)")
+    g.add_argument("--steps", type=int, help="sampler steps (default: params.yaml's diffusion.sampler.steps)")
+    g.add_argument("--force", action="store_true", help="write into an existing, non-empty --out")
+    g.set_defaults(func=_generate)
     args = ap.parse_args(argv)
     return args.func(args)
 

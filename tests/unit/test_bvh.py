@@ -15,9 +15,6 @@ from gesturegen.export.bvh import (
 )
 from gesturegen.metrics.motion import joints_from_vectors
 
-# bvhio 1.5.4 imports PyGLM as `glm`, which PyGLM 2.8 flags as pending deprecation
-pytestmark = pytest.mark.filterwarnings("ignore:Importing PyGLM:PendingDeprecationWarning")
-
 
 def read_with_bvhio(path, n_joints: int):
     """(frames (T, N, 3) of world positions, joint names in file order, frame time) as bvhio reads them."""

@@ -1,0 +1,126 @@
+"""`gesturegen generate` on the real ARCTIC recording with small models built from a config (saved as the stages
+save theirs), and its refusals of bad input."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from gesturegen.cli import main
+from gesturegen.generate import GenerateError, window_starts
+from tests.conftest import ROOT
+
+SPEECH = ROOT.parent / "shared" / "data" / "speech"
+WAV, TXT = SPEECH / "arctic_a0007.wav", SPEECH / "arctic_a0007.txt"
+needs_arctic = pytest.mark.skipif(not WAV.is_file(), reason="../shared/data/speech/arctic_a0007.wav not present")
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """Body and hand VQ-VAEs and diffusion models of the demo's TED skeleton at tiny sizes, with the feature dims of
+    the repository's params (default audio encoder, MiniLM text), saved with the stages' save functions."""
+    import torch
+
+    from gesturegen.config import load_params
+    from gesturegen.data.skeleton import get_skeleton
+    from gesturegen.features.audio import DefaultAudioEncoder
+    from gesturegen.models.denoisers import DenoiserConfig
+    from gesturegen.models.latent_diffusion import LatentDiffusion, LatentDiffusionConfig, save_diffusion
+    from gesturegen.models.vqvae import VQVAE, VQVAEConfig, part_dims, save_vqvae
+
+    root = tmp_path_factory.mktemp("models")
+    p = load_params(ROOT / "params.yaml").extract_features
+    audio = DefaultAudioEncoder(sample_rate_hz=16000, fps=15, n_mels=p.n_mels, pitch=p.pitch,
+                                voicing_threshold=p.voicing_threshold)
+    skeleton = get_skeleton("ted_expressive")
+    torch.manual_seed(0)
+    for part in ("body", "hand"):
+        dims = part_dims(skeleton, part)
+        vq = VQVAE(VQVAEConfig(in_dim=126, out_dim=dims.size, width=8, code_dim=16, codebook_size=8)).eval()
+        vq_dir = save_vqvae(vq, root / f"vq-{part}", {"dataset": "demo", "part": part})
+        dc = DenoiserConfig(n_latent=4, code_dim=16, n_frames=34,
+                            audio_frame_dim=audio.frame_dim, text_frame_dim=384, audio_pooled_dim=audio.pooled_dim,
+                            text_pooled_dim=384, seed_dim=4 * 126, style_dim=32, width=32, layers=1, heads=4,
+                            steps=20)
+        m = LatentDiffusion(LatentDiffusionConfig(denoiser=dc, steps=20)).eval()
+        info = json.loads((vq_dir / "config.json").read_text())
+        save_diffusion(m, root / f"d-{part}", {
+            "dataset": "demo", "part": part, "skeleton": "ted_expressive", "fps": 15, "n_frames": 34,
+            "n_seed_frames": 4, "part_dims": dims.tolist(),
+            "vqvae": {"dataset": "demo", "part": part, "config": info["config"], "path": str(vq_dir)}})
+    mean = np.asarray(skeleton.published_means()[1], np.float64).reshape(-1)
+    (root / "norm.json").write_text(json.dumps({"mean_dir_vec": mean.tolist()}))
+    return root
+
+
+def _args(models, out, *extra):
+    return ["generate", str(WAV), "--out", str(out), "--checkpoint", str(models / "d-{part}"),
+            "--normalization", str(models / "norm.json"), "--params", str(ROOT / "params.yaml"), *extra]
+
+
+@needs_arctic
+def test_generate_writes_motion_bvh_and_a_summary(models, tmp_path, capsys):
+    import bvhio
+
+    out = tmp_path / "out"
+    assert main(_args(models, out, "--transcript", str(TXT))) == 0
+    m = np.load(out / "motion.npz")
+    assert m["joints"].shape == (60, 43, 3) and m["vectors"].shape == (60, 126)      # 4.0 s at 15 fps
+    assert float(m["fps"]) == 15 and str(m["skeleton"]) == "ted_expressive" and np.isfinite(m["joints"]).all()
+    summary = json.loads((out / "generate.json").read_text())
+    assert summary["words"] == 11 and summary["windows"] == 2 and "pocketsphinx" in summary["word_source"]
+    assert summary["rtf"] > 0 and summary["seconds"]["loading"] > 0
+    assert json.loads(str(m["info"]))["words"] == 11
+    assert bvhio.readAsBvh(str(out / "motion.bvh")).FrameCount == 60
+    # an existing output folder is refused, then overwritten with --force
+    assert main(_args(models, out, "--transcript", str(TXT))) == 2
+    assert "exists and is not empty" in capsys.readouterr().err
+    # the same words given as a file give the same motion (same seed)
+    words = tmp_path / "w.tsv"
+    from gesturegen.recording import align_transcript, load_recording
+    aligned = align_transcript(load_recording(WAV), TXT.read_text())
+    words.write_text("".join(f"{w.text}\t{w.start}\t{w.end}\n" for w in aligned.words))
+    assert main(_args(models, out, "--words", str(words), "--force")) == 0
+    np.testing.assert_array_equal(np.load(out / "motion.npz")["joints"], m["joints"])
+
+
+@needs_arctic
+def test_a_transcript_that_does_not_align_fails_unless_allowed(models, tmp_path, capsys):
+    bad = tmp_path / "t.txt"
+    bad.write_text("The quick brown fox jumps over the lazy dog.")
+    assert main(_args(models, tmp_path / "a", "--transcript", str(bad))) == 2
+    err = capsys.readouterr().err
+    assert "does not match the speech" in err and "--allow-unaligned" in err
+    assert main(_args(models, tmp_path / "b", "--transcript", str(bad), "--allow-unaligned")) == 0
+    summary = json.loads((tmp_path / "b" / "generate.json").read_text())
+    assert summary["words"] == 0 and any("alignment failed" in n for n in summary["notes"])
+
+
+@needs_arctic
+@pytest.mark.parametrize("extra, message", [
+    ([], "word timings are needed: give --transcript"),
+    (["--transcript", str(TXT), "--words", str(TXT)], "not both"),
+    (["--transcript", str(TXT), "--dataset", "nope"], "--dataset 'nope': not in params.yaml's data_sources"),
+    (["--transcript", str(TXT), "--steps", "500"], "--steps: sampler dpmsolver++: 500 steps asked"),
+])
+def test_bad_arguments_are_refused(models, tmp_path, capsys, extra, message):
+    assert main(_args(models, tmp_path / "o", *extra)) == 2
+    assert message in capsys.readouterr().err
+
+
+@needs_arctic
+def test_missing_models_are_named(tmp_path, capsys):
+    args = ["generate", str(WAV), "--out", str(tmp_path / "o"), "--transcript", str(TXT), "--checkpoint",
+            str(tmp_path / "none-{part}"), "--params", str(ROOT / "params.yaml")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "no trained body model of dataset 'demo'" in err and "none-body" in err
+
+
+def test_a_recording_shorter_than_the_seed_frames_is_refused():
+    starts, total = window_starts(16000 * 3, 15, 34, 4)              # 3 s: 45 frames, windows at 0 and 30
+    assert starts.tolist() == [0, 30] and total == 45
+    assert window_starts(16000, 15, 34, 4)[0].tolist() == [0]       # 1 s: one window, trimmed to 15 frames later
+    with pytest.raises(GenerateError, match=r"shorter than the 4 seed frames"):
+        window_starts(4000, 15, 34, 4)                               # 0.25 s
