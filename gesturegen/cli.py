@@ -4,7 +4,8 @@
     gesturegen windows SPLIT_DIR      summarise a build_windows split (shapes, videos, words)
     gesturegen plots-template PATH    write the offline HTML template of `dvc plots show` (envs/setup.sh does)
     gesturegen generate SPEECH.wav --out DIR (--transcript TXT | --words TSV)
-                                      gestures for a recording with the trained models: motion.npz, motion.bvh
+                                      gestures for a recording with the trained models: motion.npz, motion.bvh,
+                                      video.mp4 (with the speech)
 """
 from __future__ import annotations
 
@@ -173,11 +174,27 @@ def _generate(args: argparse.Namespace) -> int:
                # the issue's real-time factor: alignment + features + generation + decoding, per second of speech
                # (loading the models and encoders, a fixed cost per call, is reported apart)
                "rtf": round((total_s - load_s) / max(rec.duration_s, 1e-9), 4)}
-    files = write_outputs(args.out, gen, skeleton, mean, summary)
-    (args.out / "generate.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    from gesturegen.io import replace_on_success
+
+    # everything is written into a staging folder that replaces --out only when all of it succeeded
+    with replace_on_success(args.out) as (stage,):
+        stage.mkdir()
+        files = write_outputs(stage, gen, skeleton, mean, summary)
+        if not args.no_video:
+            from gesturegen.render import Panel, render_video
+
+            t0 = time.perf_counter()
+            files["video"] = render_video(stage / "video.mp4", [Panel("generated", gen.joints)], skeleton, fps,
+                                          audio=rec.audio, words=[(w.text, w.start, w.end) for w in words],
+                                          title=f"{args.speech.name}: {dataset} models, {sampler.name} "
+                                                f"{sampler.steps} steps, seed {seed}",
+                                          progress=lambda it: tqdm(it, desc="render", unit="frame", leave=False))
+            summary["seconds"]["render"] = round(time.perf_counter() - t0, 3)
+        (stage / "generate.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    files = {k: args.out / f.name for k, f in files.items()}
     print(f"gesturegen generate: {rec.duration_s:.1f} s of speech, {len(words)} words ({source}), "
-          f"{gen.n_windows} windows -> {files['npz']}, {files['bvh']} in {total_s:.1f} s ({load_s:.1f} s loading "
-          f"models; real-time factor without it {summary['rtf']:.3f})")
+          f"{gen.n_windows} windows -> {', '.join(str(f) for f in files.values())} in {total_s:.1f} s ({load_s:.1f} s "
+          f"loading models; real-time factor without it {summary['rtf']:.3f}; video not counted)")
     for note in summary["notes"]:
         print(f"  note: {note}")
     return 0
@@ -235,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     t = sub.add_parser("plots-template", help="write the offline HTML template for `dvc plots show`")
     t.add_argument("path", type=Path)
     t.set_defaults(func=_plots_template)
-    g = sub.add_parser("generate", help="gestures for a recording with the trained models (motion.npz, motion.bvh)")
+    g = sub.add_parser("generate", help="gestures for a recording with the trained models (motion.npz, motion.bvh, "
+                                     "video.mp4)")
     g.add_argument("speech", type=Path, help="a WAV file (any sample rate and channel count)")
     g.add_argument("--out", type=Path, required=True, help="output folder (refused if it exists and is not empty)")
     g.add_argument("--transcript", type=Path, help="plain-text transcript, aligned to the speech offline")
@@ -250,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--seed", type=int, help="noise seed (default: params.yaml's seed)")
     g.add_argument("--steps", type=int, help="sampler steps (default: params.yaml's diffusion.sampler.steps)")
     g.add_argument("--force", action="store_true", help="write into an existing, non-empty --out")
+    g.add_argument("--no-video", action="store_true", help="skip video.mp4 (motion.npz and motion.bvh only)")
     g.set_defaults(func=_generate)
     args = ap.parse_args(argv)
     return args.func(args)

@@ -73,6 +73,10 @@ def test_generate_writes_motion_bvh_and_a_summary(models, tmp_path, capsys):
     assert summary["rtf"] > 0 and summary["seconds"]["loading"] > 0
     assert json.loads(str(m["info"]))["words"] == 11
     assert bvhio.readAsBvh(str(out / "motion.bvh")).FrameCount == 60
+    from gesturegen.render import probe
+    media = probe(out / "video.mp4")                                  # one H.264 stream, one AAC, the speech's length
+    assert (media.video_codec, media.audio_codec, media.n_video, media.n_audio) == ("h264", "aac", 1, 1)
+    assert abs(media.duration_s - 4.0) < 0.1 and media.fps == 15
     # an existing output folder is refused, then overwritten with --force
     assert main(_args(models, out, "--transcript", str(TXT))) == 2
     assert "exists and is not empty" in capsys.readouterr().err
@@ -81,7 +85,7 @@ def test_generate_writes_motion_bvh_and_a_summary(models, tmp_path, capsys):
     from gesturegen.recording import align_transcript, load_recording
     aligned = align_transcript(load_recording(WAV), TXT.read_text())
     words.write_text("".join(f"{w.text}\t{w.start}\t{w.end}\n" for w in aligned.words))
-    assert main(_args(models, out, "--words", str(words), "--force")) == 0
+    assert main(_args(models, out, "--words", str(words), "--force", "--no-video")) == 0
     np.testing.assert_array_equal(np.load(out / "motion.npz")["joints"], m["joints"])
 
 
@@ -92,7 +96,7 @@ def test_a_transcript_that_does_not_align_fails_unless_allowed(models, tmp_path,
     assert main(_args(models, tmp_path / "a", "--transcript", str(bad))) == 2
     err = capsys.readouterr().err
     assert "does not match the speech" in err and "--allow-unaligned" in err
-    assert main(_args(models, tmp_path / "b", "--transcript", str(bad), "--allow-unaligned")) == 0
+    assert main(_args(models, tmp_path / "b", "--transcript", str(bad), "--allow-unaligned", "--no-video")) == 0
     summary = json.loads((tmp_path / "b" / "generate.json").read_text())
     assert summary["words"] == 0 and any("alignment failed" in n for n in summary["notes"])
 
