@@ -47,27 +47,13 @@ def check_against_bvhio(path, vectors, skeleton, rest, atol=1e-4) -> float:
 def test_bvhio_recomputes_every_joint_of_generated_motion(tmp_path):
     """Long-form generation (small models built from a config) on the TED skeleton, written as BVH: bvhio's joints
     equal ours within 1e-4 for every joint and frame."""
-    import torch
-
-    from gesturegen.generation import PartModel, generate_long
-    from gesturegen.models.denoisers import DenoiserConfig
+    from gesturegen.generation import generate_long
     from gesturegen.models.diffusion import SamplerConfig
-    from gesturegen.models.latent_diffusion import LatentDiffusion, LatentDiffusionConfig
-    from gesturegen.models.vqvae import VQVAE, VQVAEConfig
+    from tests.unit.test_diffusion import tiny_ted_parts
 
     skeleton = get_skeleton("ted_expressive")
     mean = np.asarray(skeleton.published_means()[1], np.float64)
-    torch.manual_seed(0)
-    parts = []
-    for dims in (np.arange(0, 36), np.arange(36, 126)):
-        vq = VQVAE(VQVAEConfig(in_dim=126, out_dim=dims.size, width=8, code_dim=16, codebook_size=8)).eval()
-        dc = DenoiserConfig(n_latent=4, code_dim=16, n_frames=34, audio_frame_dim=5, text_frame_dim=6,
-                            audio_pooled_dim=7, text_pooled_dim=8, seed_dim=4 * 126, style_dim=32, width=32,
-                            layers=1, heads=4, steps=20)
-        m = LatentDiffusion(LatentDiffusionConfig(denoiser=dc, steps=20)).eval()
-        for p in m.ema.parameters():
-            torch.nn.init.normal_(p, std=0.1)
-        parts.append(PartModel(m, vq, dims))
+    parts = tiny_ted_parts()
     rng = np.random.default_rng(0)
     n = 3
     feats = (rng.normal(size=(n, 34, 5)), rng.normal(size=(n, 34, 6)), rng.normal(size=(n, 7)), rng.normal(size=(n, 8)))

@@ -4,8 +4,7 @@ import pytest
 import torch
 
 from gesturegen.models.denoisers import MODALITIES, Conditions, DenoiserConfig, FaithfulUNet, build_denoiser
-from gesturegen.models.diffusion import (SamplerConfig, SamplerError, Schedule, check_sampler, make_betas, nfe,
-                                         sample)
+from gesturegen.models.diffusion import SamplerConfig, SamplerError, Schedule, check_sampler, make_betas, nfe, sample
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -163,8 +162,14 @@ def owners(m: str) -> tuple[str, ...]:
 
 
 def test_latent_diffusion_round_trip_and_mismatch(tmp_path):
-    from gesturegen.models.latent_diffusion import (DiffusionMismatchError, LatentDiffusion, LatentDiffusionConfig,
-                                                    load_diffusion, null_keep, save_diffusion)
+    from gesturegen.models.latent_diffusion import (
+        DiffusionMismatchError,
+        LatentDiffusion,
+        LatentDiffusionConfig,
+        load_diffusion,
+        null_keep,
+        save_diffusion,
+    )
 
     cfg = LatentDiffusionConfig(denoiser=_cfg(steps=20), steps=20)
     m = LatentDiffusion(cfg)
@@ -200,8 +205,12 @@ def test_reference_windows_never_overlap_and_stay_in_the_video():
 
 
 def test_a_condition_of_the_wrong_dimension_is_refused():
-    from gesturegen.models.latent_diffusion import (DiffusionMismatchError, LatentDiffusion, LatentDiffusionConfig,
-                                                    null_keep)
+    from gesturegen.models.latent_diffusion import (
+        DiffusionMismatchError,
+        LatentDiffusion,
+        LatentDiffusionConfig,
+        null_keep,
+    )
 
     m = LatentDiffusion(LatentDiffusionConfig(denoiser=_cfg(steps=20), steps=20))
     bad = _cond()
@@ -210,10 +219,12 @@ def test_a_condition_of_the_wrong_dimension_is_refused():
         m.generate(bad, null_keep(3), SamplerConfig("ddim", steps=2))
 
 
-def test_long_form_chains_the_seed_frames_and_tells_silence():
-    from gesturegen.generation import PartModel, generate_long, style_latents
+def tiny_ted_parts():
+    """Body and hand PartModels on the 126-d TED vectors at tiny sizes (features of 5, 6, 7, 8 dims), random EMA
+    weights (zero-initialised outputs would generate the mean only)."""
+    from gesturegen.generation import PartModel
     from gesturegen.models.latent_diffusion import LatentDiffusion, LatentDiffusionConfig
-    from gesturegen.models.vqvae import VQVAE, VQVAEConfig, VQVAEMismatchError
+    from gesturegen.models.vqvae import VQVAE, VQVAEConfig
 
     torch.manual_seed(0)
     parts = []
@@ -226,6 +237,14 @@ def test_long_form_chains_the_seed_frames_and_tells_silence():
         for p in m.ema.parameters():
             torch.nn.init.normal_(p, std=0.1)
         parts.append(PartModel(m, vq, dims))
+    return parts
+
+
+def test_long_form_chains_the_seed_frames_and_tells_silence():
+    from gesturegen.generation import generate_long, style_latents
+    from gesturegen.models.vqvae import VQVAEMismatchError
+
+    parts = tiny_ted_parts()
     seeds_seen = []
     orig = parts[0].diffusion.generate
 
