@@ -154,11 +154,18 @@ def _generate(args: argparse.Namespace) -> int:
     fps, n_frames, n_seed = float(info["fps"]), int(info["n_frames"]), int(info["n_seed_frames"])
     audio_enc, text_enc = make_encoders(params.extract_features, sample_rate_hz=16000, fps=fps, seed=params.seed)
     seed = params.seed if args.seed is None else args.seed
+    styles = None
+    if args.style:
+        from gesturegen.generate import reference_styles
+        try:
+            styles = reference_styles(args.style, parts, skeleton, mean)
+        except GenerateError as e:
+            return fail(str(e))
     load_s = time.perf_counter() - load_start
     try:
         gen = generate_recording(rec, words, parts, audio_enc, text_enc, mean, skeleton, sampler, fps=fps,
                                  n_frames=n_frames, n_seed=n_seed, seed=seed, use_ema=params.diffusion.use_ema,
-                                 quantize=params.diffusion.quantize,
+                                 quantize=params.diffusion.quantize, styles=styles,
                                  progress=lambda it: tqdm(it, desc="generate", unit="window", leave=False))
     except GenerateError as e:
         return fail(str(e))
@@ -167,6 +174,7 @@ def _generate(args: argparse.Namespace) -> int:
                "channels": rec.channels, "words": len(words), "word_source": source, "dataset": dataset,
                "skeleton": skeleton.name, "fps": fps, "frames": int(gen.vectors.shape[0]), "windows": gen.n_windows,
                "sampler": {"name": sampler.name, "steps": sampler.steps}, "seed": seed,
+               "style": str(args.style) if args.style else None,
                "models": {p: str(_part_dir(args, dataset, p)) for p in ("body", "hand")},
                "notes": notes + gen.notes,
                "seconds": {"alignment": round(align_s, 3), "loading": round(load_s, 3), **gen.seconds,
@@ -269,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--steps", type=int, help="sampler steps (default: params.yaml's diffusion.sampler.steps)")
     g.add_argument("--force", action="store_true", help="write into an existing, non-empty --out")
     g.add_argument("--no-video", action="store_true", help="skip video.mp4 (motion.npz and motion.bvh only)")
+    g.add_argument("--style", type=Path, help="a reference clip of the speaker's motion (a motion.npz): its middle "
+                                              "window sets the style condition (default: none)")
     g.set_defaults(func=_generate)
     args = ap.parse_args(argv)
     return args.func(args)

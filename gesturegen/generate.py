@@ -103,8 +103,9 @@ def check_models_fit(parts, features: RecordingFeatures) -> None:
 def generate_recording(rec: Recording, words: Sequence[Word], parts, audio_enc, text_enc, mean_dir_vec: np.ndarray,
                        skeleton, sampler, *, fps: float, n_frames: int, n_seed: int, seed: int = 0,
                        span_frames: int | None = None, use_ema: bool = True, quantize: bool = False,
-                       progress=None) -> Generated:
-    """Whole-body motion for the recording: features, long-form generation, the mean added back, joints."""
+                       styles: Sequence[np.ndarray | None] | None = None, progress=None) -> Generated:
+    """Whole-body motion for the recording: features, long-form generation, the mean added back, joints. `styles`:
+    per part the latents of a reference window (reference_styles), or None: no style condition."""
     from gesturegen.generation import generate_long
     from gesturegen.metrics.motion import joints_from_vectors
 
@@ -114,7 +115,8 @@ def generate_recording(rec: Recording, words: Sequence[Word], parts, audio_enc, 
     check_models_fit(parts, feats)
     t1 = time.perf_counter()
     out = generate_long(parts, feats.audio_frames, feats.text_frames, feats.audio_pooled, feats.text_pooled, sampler,
-                        seed=seed, styles=[None] * len(parts), audio=rec.audio, use_ema=use_ema, quantize=quantize,
+                        seed=seed, styles=list(styles) if styles else [None] * len(parts), audio=rec.audio,
+                        use_ema=use_ema, quantize=quantize,
                         progress=progress)
     t2 = time.perf_counter()
     motion = out.motion[:feats.n_motion_frames]
@@ -140,3 +142,25 @@ def write_outputs(out_dir: Path, gen: Generated, skeleton, mean_dir_vec: np.ndar
     tmp.replace(npz)
     bvh = write_bvh(out_dir / "motion.bvh", gen.vectors, skeleton, mean_dir_vec, gen.fps)
     return {"npz": npz, "bvh": bvh}
+
+
+def reference_styles(path: Path, parts, skeleton, mean_dir_vec: np.ndarray) -> list[np.ndarray]:
+    """Per part the style latents of a reference clip of the speaker: a motion.npz (as `gesturegen generate` writes,
+    or any npz with `vectors` (frames, D) with the mean added and `skeleton`); its middle window of the models'
+    length is encoded by each part's VQ-VAE. A clip of another skeleton, or shorter than a window, is refused."""
+    from gesturegen.generation import style_latents
+
+    try:
+        with np.load(path) as z:
+            vectors, name = np.asarray(z["vectors"], np.float32), str(z["skeleton"])
+    except (OSError, ValueError, KeyError) as e:
+        raise GenerateError(f"--style {path}: not a motion .npz with 'vectors' and 'skeleton' ({e})") from None
+    if name != skeleton.name:
+        raise GenerateError(f"--style {path}: motion of the {name} skeleton; these models are for {skeleton.name}")
+    t = parts[0].vqvae.config.n_frames
+    if vectors.ndim != 2 or vectors.shape[0] < t:
+        raise GenerateError(f"--style {path}: {vectors.shape[0] if vectors.ndim else 0} frames; a reference needs at "
+                            f"least {t} (one window)")
+    mid = (vectors.shape[0] - t) // 2
+    window = vectors[mid:mid + t] - np.asarray(mean_dir_vec, np.float32).reshape(-1)
+    return [style_latents(part, window) for part in parts]

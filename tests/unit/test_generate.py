@@ -44,6 +44,8 @@ def models(tmp_path_factory):
                             text_pooled_dim=384, seed_dim=4 * 126, style_dim=32, width=32, layers=1, heads=4,
                             steps=20)
         m = LatentDiffusion(LatentDiffusionConfig(denoiser=dc, steps=20)).eval()
+        for w in m.ema.parameters():                 # zero-initialised outputs would ignore every condition
+            torch.nn.init.normal_(w, std=0.1)
         info = json.loads((vq_dir / "config.json").read_text())
         save_diffusion(m, root / f"d-{part}", {
             "dataset": "demo", "part": part, "skeleton": "ted_expressive", "fps": 15, "n_frames": 34,
@@ -87,6 +89,24 @@ def test_generate_writes_motion_bvh_and_a_summary(models, tmp_path, capsys):
     words.write_text("".join(f"{w.text}\t{w.start}\t{w.end}\n" for w in aligned.words))
     assert main(_args(models, out, "--words", str(words), "--force", "--no-video")) == 0
     np.testing.assert_array_equal(np.load(out / "motion.npz")["joints"], m["joints"])
+
+
+@needs_arctic
+def test_a_style_reference_changes_the_motion_and_a_wrong_one_is_refused(models, tmp_path, capsys):
+    plain, styled = tmp_path / "plain", tmp_path / "styled"
+    assert main(_args(models, plain, "--transcript", str(TXT), "--no-video")) == 0
+    ref = plain / "motion.npz"                                       # 60 frames: one 34-frame window in the middle
+    assert main(_args(models, styled, "--transcript", str(TXT), "--no-video", "--style", str(ref))) == 0
+    a, b = np.load(plain / "motion.npz")["joints"], np.load(styled / "motion.npz")["joints"]
+    assert a.shape == b.shape and np.abs(a - b).max() > 1e-3
+    assert json.loads((styled / "generate.json").read_text())["style"] == str(ref)
+    m = dict(np.load(ref))
+    np.savez(tmp_path / "aqgt.npz", **{**m, "skeleton": np.str_("aqgt")})
+    np.savez(tmp_path / "short.npz", **{**m, "vectors": m["vectors"][:20]})
+    for bad, message in (("aqgt.npz", "motion of the aqgt skeleton; these models are for ted_expressive"),
+                         ("short.npz", "20 frames; a reference needs at least 34")):
+        assert main(_args(models, tmp_path / "o", "--transcript", str(TXT), "--style", str(tmp_path / bad))) == 2
+        assert message in capsys.readouterr().err
 
 
 @needs_arctic
