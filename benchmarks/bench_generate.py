@@ -10,7 +10,6 @@ fixed cost per call, printed apart. Writing motion.npz and motion.bvh is include
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -18,22 +17,17 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from _table import print_table  # benchmarks/, on sys.path when run as a script
+from _table import print_table, seconds_and_threads  # benchmarks/, on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEECH = ROOT.parent / "shared" / "data" / "speech"
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=60.0)
-    ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args(argv)
+    args = seconds_and_threads(__doc__, argv)
     from gesturegen.cli import main as cli
-    from gesturegen.compute import use_compute
     from gesturegen.recording import align_transcript, load_recording
 
-    use_compute("cpu", args.threads)
     rec = load_recording(SPEECH / "arctic_a0007.wav")
     text = (SPEECH / "arctic_a0007.txt").read_text().strip()
     reps = int(np.ceil(args.seconds / rec.duration_s))

@@ -8,25 +8,19 @@ Speed = seconds of video per second of rendering (the issue's target: >= 2x real
 """
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from _table import print_table  # benchmarks/, on sys.path when run as a script
+from _table import print_table, seconds_and_threads  # benchmarks/, on sys.path when run as a script
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=60.0)
-    ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args(argv)
-    from gesturegen.compute import use_compute
+    args = seconds_and_threads(__doc__, argv)
     from gesturegen.data.skeleton import get_skeleton
     from gesturegen.render import Panel, probe, render_video
 
-    use_compute("cpu", args.threads)
     sk = get_skeleton("ted_expressive")
     fps, t = 15, int(args.seconds * 15)
     rng = np.random.default_rng(0)
