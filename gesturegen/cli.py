@@ -89,7 +89,7 @@ def _generate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from gesturegen.config import ParamsError, load_params
-    from gesturegen.generate import GenerateError, generate_recording, write_outputs
+    from gesturegen.generate import GenerateError, generate_recording, load_part_models, write_outputs
     from gesturegen.recording import AlignmentError, RecordingError, align_transcript, load_recording, read_words
 
     def fail(msg: str) -> int:
@@ -136,8 +136,10 @@ def _generate(args: argparse.Namespace) -> int:
                               else "; or pass --allow-unaligned to generate without word timings"))
     align_s = time.perf_counter() - start
     load_start = time.perf_counter()
+    template = args.checkpoint or f"results/diffusion/{dataset}-{{part}}/model"
+    norm = args.normalization or Path(f"results/build_windows/{dataset}/windows/normalization.json")
     try:
-        parts, info, skeleton, mean = _load_models(args, dataset)
+        parts, info, skeleton, mean = load_part_models(template, dataset, norm)
     except (FileNotFoundError, ValueError) as e:
         return fail(str(e))
     from gesturegen.features import make_encoders
@@ -175,7 +177,7 @@ def _generate(args: argparse.Namespace) -> int:
                "skeleton": skeleton.name, "fps": fps, "frames": int(gen.vectors.shape[0]), "windows": gen.n_windows,
                "sampler": {"name": sampler.name, "steps": sampler.steps}, "seed": seed,
                "style": str(args.style) if args.style else None,
-               "models": {p: str(_part_dir(args, dataset, p)) for p in ("body", "hand")},
+               "models": {p: template.replace("{part}", p) for p in ("body", "hand")},
                "notes": notes + gen.notes,
                "seconds": {"alignment": round(align_s, 3), "loading": round(load_s, 3), **gen.seconds,
                            "total": round(total_s, 3)},
@@ -206,45 +208,6 @@ def _generate(args: argparse.Namespace) -> int:
     for note in summary["notes"]:
         print(f"  note: {note}")
     return 0
-
-
-def _part_dir(args: argparse.Namespace, dataset: str, part: str) -> Path:
-    template = args.checkpoint or f"results/diffusion/{dataset}-{{part}}/model"
-    if "{part}" not in template:
-        raise ValueError(f"--checkpoint {template!r}: needs a {{part}} placeholder, e.g. "
-                         f"results/diffusion/{dataset}-{{part}}/model")
-    return Path(template.replace("{part}", part))
-
-
-def _load_models(args: argparse.Namespace, dataset: str):
-    """(PartModels body and hand, the body model's info, skeleton, mean_dir_vec) of the chosen dataset."""
-    import json
-
-    import numpy as np
-
-    from gesturegen.data.skeleton import get_skeleton
-    from gesturegen.generation import PartModel
-    from gesturegen.models.latent_diffusion import load_diffusion
-    from gesturegen.models.vqvae import load_vqvae
-
-    parts, info = [], None
-    for part in ("body", "hand"):
-        d_dir = _part_dir(args, dataset, part)
-        cfg = d_dir / "config.json"
-        if not cfg.is_file():
-            raise FileNotFoundError(f"no trained {part} model of dataset {dataset!r} at {d_dir}: run the DAG "
-                                    f"(snakemake --cores all) or pass --checkpoint with the models' folder")
-        part_info = json.loads(cfg.read_text())
-        vq = load_vqvae(part_info["vqvae"]["path"], dataset=dataset, part=part)
-        dm = load_diffusion(d_dir, dataset=dataset, part=part, vqvae_info=vq.info)
-        parts.append(PartModel(dm, vq, np.asarray(part_info["part_dims"], np.int64)))
-        info = info or part_info
-    norm = Path(args.normalization or f"results/build_windows/{dataset}/windows/normalization.json")
-    if not norm.is_file():
-        raise FileNotFoundError(f"{norm}: the dataset's normalization.json (mean vectors) is missing: run the DAG "
-                                f"or pass --normalization")
-    mean = np.asarray(json.loads(norm.read_text())["mean_dir_vec"], np.float32)
-    return parts, info, get_skeleton(info["skeleton"]), mean
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -135,11 +135,9 @@ def write_outputs(out_dir: Path, gen: Generated, skeleton, mean_dir_vec: np.ndar
     from gesturegen.export.bvh import write_bvh
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    npz = out_dir / "motion.npz"
-    tmp = out_dir / "motion.partial.npz"
-    np.savez(tmp, joints=gen.joints, vectors=gen.vectors.astype(np.float32), fps=np.float32(gen.fps),
+    npz = out_dir / "motion.npz"         # the caller stages out_dir (gesturegen generate: replace_on_success)
+    np.savez(npz, joints=gen.joints, vectors=gen.vectors.astype(np.float32), fps=np.float32(gen.fps),
              skeleton=np.str_(skeleton.name), info=np.str_(json.dumps(info, sort_keys=True)))
-    tmp.replace(npz)
     bvh = write_bvh(out_dir / "motion.bvh", gen.vectors, skeleton, mean_dir_vec, gen.fps)
     return {"npz": npz, "bvh": bvh}
 
@@ -164,3 +162,37 @@ def reference_styles(path: Path, parts, skeleton, mean_dir_vec: np.ndarray) -> l
     mid = (vectors.shape[0] - t) // 2
     window = vectors[mid:mid + t] - np.asarray(mean_dir_vec, np.float32).reshape(-1)
     return [style_latents(part, window) for part in parts]
+
+
+def load_part_models(template: str, dataset: str, normalization: Path):
+    """(PartModels body and hand, the body model's config.json, skeleton, mean_dir_vec) from the diffusion model
+    folders `template` (with a {part} placeholder), the VQ-VAEs their configs name, and the dataset's
+    normalization.json; a missing folder or a model of another dataset or part is refused, naming it."""
+    import json
+
+    from gesturegen.data.skeleton import get_skeleton
+    from gesturegen.generation import PartModel
+    from gesturegen.models.latent_diffusion import load_diffusion
+    from gesturegen.models.vqvae import load_vqvae
+
+    if "{part}" not in template:
+        raise ValueError(f"--checkpoint {template!r}: needs a {{part}} placeholder, e.g. "
+                         f"results/diffusion/{dataset}-{{part}}/model")
+    parts, info = [], None
+    for part in ("body", "hand"):
+        d_dir = Path(template.replace("{part}", part))
+        cfg = d_dir / "config.json"
+        if not cfg.is_file():
+            raise FileNotFoundError(f"no trained {part} model of dataset {dataset!r} at {d_dir}: run the DAG "
+                                    f"(snakemake --cores all) or pass --checkpoint with the models' folder")
+        part_info = json.loads(cfg.read_text())
+        vq = load_vqvae(part_info["vqvae"]["path"], dataset=dataset, part=part)
+        dm = load_diffusion(d_dir, dataset=dataset, part=part, vqvae_info=vq.info)
+        parts.append(PartModel(dm, vq, np.asarray(part_info["part_dims"], np.int64)))
+        info = info or part_info
+    normalization = Path(normalization)
+    if not normalization.is_file():
+        raise FileNotFoundError(f"{normalization}: the dataset's normalization.json (mean vectors) is missing: run "
+                                f"the DAG or pass --normalization")
+    mean = np.asarray(json.loads(normalization.read_text())["mean_dir_vec"], np.float32)
+    return parts, info, get_skeleton(info["skeleton"]), mean

@@ -70,10 +70,11 @@ class _Canvas:
 
     def __init__(self, panels: Sequence[Panel], skeleton: Skeleton, fps: float, words, title: str, size_px: int):
         import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
         from matplotlib.collections import LineCollection
+
+        from gesturegen.plots import _pyplot
+
+        plt = _pyplot()
 
         self.panels, self.fps, self.words = panels, fps, words
         self.pairs, hand = _segments(skeleton)
@@ -122,9 +123,9 @@ class _Canvas:
         return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
     def close(self) -> None:
-        import matplotlib.pyplot as plt
+        from gesturegen.plots import _pyplot
 
-        plt.close(self.fig)
+        _pyplot().close(self.fig)
 
 
 def _even(size: tuple[int, int]) -> tuple[int, int]:
@@ -186,11 +187,9 @@ def render_video(path: str | Path, panels: Sequence[Panel], skeleton: Skeleton, 
 def render_poster(path: str | Path, panels: Sequence[Panel], skeleton: Skeleton, fps: float, n_frames: int = 6,
                   words: Sequence[tuple[str, float, float]] = (), title: str = "") -> Path:
     """A strip of `n_frames` evenly spaced frames (each showing every panel) as one PNG."""
-    import matplotlib
+    from gesturegen.plots import _pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     total = max(p.joints.shape[0] for p in panels)
     canvas = _Canvas(panels, skeleton, fps, [], "", 240)
     try:
@@ -207,8 +206,7 @@ def render_poster(path: str | Path, panels: Sequence[Panel], skeleton: Skeleton,
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save(fig, path)
     return path
 
 

@@ -95,12 +95,9 @@ def bvh_layout(skeleton: Skeleton, rest_vectors: np.ndarray) -> BVHLayout:
     rest = _check(skeleton, rest_vectors, "rest vectors") @ Y_UP.T
     names = JOINT_NAMES[skeleton.name]
     up = np.array([0.0, 1.0, 0.0])
-    if skeleton.kind == "direction":
-        lengths = np.asarray(skeleton.lengths, dtype=np.float64)
-        dirs = _unit(rest, up)
-    else:
-        lengths = np.linalg.norm(rest, axis=-1)
-        dirs = _unit(rest, up)
+    dirs = _unit(rest, up)
+    lengths = (np.asarray(skeleton.lengths, dtype=np.float64) if skeleton.kind == "direction"
+               else np.linalg.norm(rest, axis=-1))
     root_bones = [i for i, (p, _) in enumerate(skeleton.bones) if p < 0]
     if skeleton.kind == "offset":
         lengths[root_bones] = 0.0
@@ -159,7 +156,7 @@ def _shortest_arc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.eye(3) + sin * kx + (1 - cos) * (kx @ kx)
 
 
-def _directions(layout: BVHLayout, skeleton: Skeleton, v: np.ndarray) -> np.ndarray:
+def _directions(layout: BVHLayout, v: np.ndarray) -> np.ndarray:
     """(T, V, 3) unit directions in y-up axes; a zero vector keeps its rest direction."""
     return _unit(v @ Y_UP.T, layout.rest_dirs)
 
@@ -169,7 +166,7 @@ def bvh_joint_positions(vectors: np.ndarray, skeleton: Skeleton, rest_vectors: n
     each bone's direction at its BVH length, computed by summing along the skeleton (no rotations), for checks."""
     layout = bvh_layout(skeleton, rest_vectors)
     v = _check(skeleton, vectors, "motion")
-    d = _directions(layout, skeleton, v)
+    d = _directions(layout, v)
     scaled = d * layout.lengths[:, None]
     if skeleton.kind == "offset":
         for i, (p, _) in enumerate(skeleton.bones):
@@ -187,7 +184,7 @@ def motion_channels(vectors: np.ndarray, skeleton: Skeleton, layout: BVHLayout) 
     if v.ndim != 3:
         raise BVHExportError(f"motion: expected frames (T, V, 3), got {np.shape(vectors)}")
     t = v.shape[0]
-    d = _directions(layout, skeleton, v)
+    d = _directions(layout, v)
     n = len(layout.names)
     world = np.empty((t, n, 3, 3))
     local = np.empty((t, n, 3, 3))
