@@ -85,23 +85,33 @@ def _generate(args: argparse.Namespace) -> int:
     """gesturegen generate: resolve files and params, then gesturegen.generate does the work."""
     import json
     import time
+    from functools import partial
 
     from tqdm import tqdm
 
     from gesturegen.config import ParamsError, load_params
     from gesturegen.generate import GenerateError, generate_recording, load_part_models, write_outputs
-    from gesturegen.recording import AlignmentError, RecordingError, align_transcript, load_recording, read_words
+    from gesturegen.recording import (
+        AlignmentError,
+        RecordingError,
+        align_transcript,
+        load_recording,
+        read_words,
+        recognize_words,
+    )
 
     def fail(msg: str) -> int:
         print(f"gesturegen generate: error: {msg}", file=sys.stderr)
         return 2
 
-    if args.transcript and args.words:
-        return fail("give --transcript or --words, not both")
-    if not (args.transcript or args.words):
-        return fail("word timings are needed: give --transcript TEXT_FILE (aligned to the speech offline) or "
-                    "--words WORDS.tsv (word, start, end in seconds); speech recognition from a local Whisper model "
-                    "folder is not built yet")
+    given = [f for f, v in (("--transcript", args.transcript), ("--words", args.words),
+                            ("--asr-model", args.asr_model)) if v]
+    if len(given) > 1:
+        return fail(f"give one source of word timings, not {' and '.join(given)}")
+    if not given:
+        return fail("word timings are needed: give --transcript TEXT_FILE (aligned to the speech offline), "
+                    "--words WORDS.tsv (word, start, end in seconds), or --asr-model DIR (speech recognition with a "
+                    "local faster-whisper model folder)")
     if args.out.exists() and any(args.out.iterdir()) and not args.force:
         return fail(f"{args.out} exists and is not empty; choose another --out or pass --force to overwrite")
     try:
@@ -118,19 +128,26 @@ def _generate(args: argparse.Namespace) -> int:
         if args.words:
             words, source = read_words(args.words, rec.duration_s), f"words file {args.words}"
         else:
+            if args.asr_model:
+                what = f"speech recognition with {args.asr_model} (faster-whisper)"
+                timed = partial(recognize_words, rec, args.asr_model, language=args.language,
+                                threads=params.compute.threads)
+            else:
+                try:
+                    text = Path(args.transcript).read_text()
+                except (OSError, UnicodeDecodeError) as e:
+                    return fail(f"{args.transcript}: cannot read the transcript ({e})")
+                what = f"transcript {args.transcript}, aligned with pocketsphinx"
+                timed = partial(align_transcript, rec, text, args.transcript)
             try:
-                text = Path(args.transcript).read_text()
-            except (OSError, UnicodeDecodeError) as e:
-                return fail(f"{args.transcript}: cannot read the transcript ({e})")
-            try:
-                aligned = align_transcript(rec, text, args.transcript)
-                words, source = aligned.words, f"transcript {args.transcript}, aligned with pocketsphinx"
-                notes += aligned.notes
+                got = timed()
+                words, source = got.words, what
+                notes += got.notes
             except AlignmentError as e:
                 if not args.allow_unaligned:
                     raise
-                words, source = [], "none: the transcript could not be aligned (--allow-unaligned)"
-                notes.append(f"alignment failed, generated without word timings: {e}")
+                words, source = [], f"none: {what} failed (--allow-unaligned)"
+                notes.append(f"no word timings ({e}); generated without them")
     except RecordingError as e:
         return fail(str(e) + ("" if args.allow_unaligned or not isinstance(e, AlignmentError)
                               else "; or pass --allow-unaligned to generate without word timings"))
@@ -189,7 +206,7 @@ def _generate(args: argparse.Namespace) -> int:
     # everything is written into a staging folder that replaces --out only when all of it succeeded
     with replace_on_success(args.out) as (stage,):
         stage.mkdir()
-        files = write_outputs(stage, gen, skeleton, mean, summary)
+        files = write_outputs(stage, gen, skeleton, mean, summary, words)
         if not args.no_video:
             from gesturegen.render import Panel, render_video
 
@@ -229,8 +246,13 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--out", type=Path, required=True, help="output folder (refused if it exists and is not empty)")
     g.add_argument("--transcript", type=Path, help="plain-text transcript, aligned to the speech offline")
     g.add_argument("--words", type=Path, help="word timings: word<TAB>start<TAB>end in seconds")
+    g.add_argument("--asr-model", type=Path, help="word timings by speech recognition: a local faster-whisper "
+                                                  "(CTranslate2 Whisper) model folder")
+    g.add_argument("--language", default="en", help="the speech's language for a multilingual --asr-model "
+                                                    "(default: en)")
     g.add_argument("--allow-unaligned", action="store_true",
-                   help="if the transcript cannot be aligned, generate without word timings instead of failing")
+                   help="if the transcript cannot be aligned (or recognition finds no words), generate without "
+                        "word timings instead of failing")
     g.add_argument("--dataset", help="whose models (default: the first of params.yaml's datasets)")
     g.add_argument("--checkpoint", help="the diffusion models' folder with a {part} placeholder (default: "
                                         "results/diffusion/<dataset>-{part}/model)")

@@ -34,7 +34,7 @@ class DataSource:
 
 # the stages that call gesturegen.compute.use_compute (their threads are params)
 COMPUTE_STAGES = ("extract_features", "train_fgd_encoder", "evaluate_baselines", "train_sync_evaluator",
-                  "train_oracles", "train_vqvae", "extract_codes", "diffusion", "evaluate")
+                  "train_oracles", "train_vqvae", "extract_codes", "diffusion", "evaluate", "render_videos")
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
 
 
@@ -387,6 +387,35 @@ class EvaluateParams:
 
 
 @dataclass(frozen=True)
+class RenderVideosParams:
+    """The videos of the default run (stage `render_videos`, one job per dataset): whole clips generated long-form
+    by the body and hand models with the `diffusion` sampler, shown beside the ground truth with the speech and the
+    words. `clips` chooses them: per split, row numbers of that split's clips.csv (the clips with a kept window,
+    in build_windows' order)."""
+    clips: dict[str, tuple[int, ...]] = field(default_factory=lambda: {"val": (0,), "test": (0,)})
+    max_seconds: float = 0.0        # 0: whole clips; else each clip's first max_seconds (a long real clip)
+    size_px: int = 360              # height of a panel; the video is 2 panels wide
+    poster_frames: int = 6          # frames in each clip's poster strip
+
+    def __post_init__(self) -> None:
+        bad = sorted(set(self.clips) - {"train", "val", "test"})
+        if bad:
+            raise ParamsError(f"render_videos.clips: unknown splits {bad} (train, val, test)")
+        for split, rows in self.clips.items():
+            if any(r < 0 for r in rows) or len(set(rows)) != len(rows):
+                raise ParamsError(f"render_videos.clips.{split}: clip rows must be distinct and >= 0, got "
+                                  f"{list(rows)}")
+        if not sum(len(r) for r in self.clips.values()):
+            raise ParamsError("render_videos.clips: no clip chosen; list at least one row of a split's clips.csv")
+        if self.max_seconds < 0:
+            raise ParamsError(f"render_videos.max_seconds: must be >= 0 (0: whole clips), got {self.max_seconds}")
+        if self.size_px < 64 or self.size_px % 2:
+            raise ParamsError(f"render_videos.size_px: an even number >= 64, got {self.size_px}")
+        if self.poster_frames < 1:
+            raise ParamsError(f"render_videos.poster_frames: must be >= 1, got {self.poster_frames}")
+
+
+@dataclass(frozen=True)
 class Params:
     seed: int
     datasets: tuple[str, ...]                  # the datasets the DAG covers
@@ -404,6 +433,7 @@ class Params:
     extract_codes: ExtractCodesParams
     diffusion: DiffusionParams
     evaluate: EvaluateParams
+    render_videos: RenderVideosParams
 
     def __post_init__(self) -> None:
         for name in self.datasets:

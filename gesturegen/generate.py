@@ -103,9 +103,11 @@ def check_models_fit(parts, features: RecordingFeatures) -> None:
 def generate_recording(rec: Recording, words: Sequence[Word], parts, audio_enc, text_enc, mean_dir_vec: np.ndarray,
                        skeleton, sampler, *, fps: float, n_frames: int, n_seed: int, seed: int = 0,
                        span_frames: int | None = None, use_ema: bool = True, quantize: bool = False,
-                       styles: Sequence[np.ndarray | None] | None = None, progress=None) -> Generated:
+                       styles: Sequence[np.ndarray | None] | None = None, first_seed: np.ndarray | None = None,
+                       progress=None) -> Generated:
     """Whole-body motion for the recording: features, long-form generation, the mean added back, joints. `styles`:
-    per part the latents of a reference window (reference_styles), or None: no style condition."""
+    per part the latents of a reference window (reference_styles), or None: no style condition. `first_seed`: the
+    first window's seed frames (n_seed, D), mean subtracted (None: the mean pose)."""
     from gesturegen.generation import generate_long
     from gesturegen.metrics.motion import joints_from_vectors
 
@@ -115,7 +117,8 @@ def generate_recording(rec: Recording, words: Sequence[Word], parts, audio_enc, 
     check_models_fit(parts, feats)
     t1 = time.perf_counter()
     out = generate_long(parts, feats.audio_frames, feats.text_frames, feats.audio_pooled, feats.text_pooled, sampler,
-                        seed=seed, styles=list(styles) if styles else [None] * len(parts), audio=rec.audio,
+                        seed=seed, first_seed=first_seed, styles=list(styles) if styles else [None] * len(parts),
+                        audio=rec.audio,
                         use_ema=use_ema, quantize=quantize,
                         progress=progress)
     t2 = time.perf_counter()
@@ -128,8 +131,10 @@ def generate_recording(rec: Recording, words: Sequence[Word], parts, audio_enc, 
                      out.n_windows, notes, {"features": round(t1 - t0, 3), "generation": round(t2 - t1, 3)})
 
 
-def write_outputs(out_dir: Path, gen: Generated, skeleton, mean_dir_vec: np.ndarray, info: dict) -> dict[str, Path]:
-    """motion.npz (joints, vectors, fps, skeleton; `info` as JSON) and motion.bvh in out_dir."""
+def write_outputs(out_dir: Path, gen: Generated, skeleton, mean_dir_vec: np.ndarray, info: dict,
+                  words: Sequence[Word] = ()) -> dict[str, Path]:
+    """motion.npz (joints, vectors, fps, skeleton, the word timings as `words` and `word_times` (N, 2) seconds;
+    `info` as JSON) and motion.bvh in out_dir."""
     import json
 
     from gesturegen.export.bvh import write_bvh
@@ -137,7 +142,9 @@ def write_outputs(out_dir: Path, gen: Generated, skeleton, mean_dir_vec: np.ndar
     out_dir.mkdir(parents=True, exist_ok=True)
     npz = out_dir / "motion.npz"         # the caller stages out_dir (gesturegen generate: replace_on_success)
     np.savez(npz, joints=gen.joints, vectors=gen.vectors.astype(np.float32), fps=np.float32(gen.fps),
-             skeleton=np.str_(skeleton.name), info=np.str_(json.dumps(info, sort_keys=True)))
+             skeleton=np.str_(skeleton.name), info=np.str_(json.dumps(info, sort_keys=True)),
+             words=np.array([w.text for w in words], dtype=np.str_),
+             word_times=np.array([(w.start, w.end) for w in words], np.float64).reshape(-1, 2))
     bvh = write_bvh(out_dir / "motion.bvh", gen.vectors, skeleton, mean_dir_vec, gen.fps)
     return {"npz": npz, "bvh": bvh}
 

@@ -1,6 +1,7 @@
 """A user's recording, ready for generation: the audio as 16 kHz mono float32, and its word timings from a
-transcript (forced alignment, offline: pocketsphinx ships an English acoustic model and dictionary) or from a words
-file (word, start, end in seconds, tab-separated).
+transcript (forced alignment, offline: pocketsphinx ships an English acoustic model and dictionary), from a words
+file (word, start, end in seconds, tab-separated), or from speech recognition with a local Whisper model folder
+(faster-whisper).
 
 Every check names the file, the line or the words, and what to do about it; nothing is dropped silently.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import re
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,3 +193,56 @@ def align_transcript(rec: Recording, text: str, transcript: str | Path = "the tr
         raise AlignmentError(f"{transcript}: the aligner returned {len(out)} words for {len(words)} in the "
                              f"transcript")
     return Alignment(out, notes)
+
+
+MIN_WORD_S = 0.02               # Whisper's time step: a recognised word gets at least this length
+
+
+def recognize_words(rec: Recording, model_dir: str | Path, language: str | None = "en",
+                    threads: int = 1) -> Alignment:
+    """Word timings by speech recognition (faster-whisper) with a local CTranslate2 Whisper model folder (model.bin,
+    tokenizer.json; nothing is downloaded). Words are stripped of surrounding punctuation, kept in time order within
+    the recording and given at least MIN_WORD_S each. Raises RecordingError for a folder that is not such a model,
+    AlignmentError when nothing is recognised."""
+    folder = Path(model_dir)
+    missing = [f for f in ("model.bin", "config.json", "tokenizer.json") if not (folder / f).is_file()]
+    if missing:
+        raise RecordingError(f"--asr-model {folder}: not a local faster-whisper model folder (missing "
+                             f"{', '.join(missing)}); convert one with `ct2-transformers-converter --model "
+                             f"openai/whisper-small --output_dir DIR --copy_files tokenizer.json "
+                             f"preprocessor_config.json` on a machine with network, or copy a converted one "
+                             f"(e.g. Systran/faster-whisper-small) here")
+    from faster_whisper import WhisperModel
+
+    try:
+        model = WhisperModel(str(folder), device="cpu", cpu_threads=threads, local_files_only=True)
+    except (RuntimeError, ValueError, OSError) as e:
+        raise RecordingError(f"--asr-model {folder}: CTranslate2 cannot load the model ({e})") from None
+    lang = language if model.model.is_multilingual else None
+    segments, _ = model.transcribe(rec.audio, language=lang, word_timestamps=True, beam_size=5,
+                                   condition_on_previous_text=False, vad_filter=False)
+    out, dropped = [], 0
+    for seg in segments:
+        for w in seg.words or ():
+            text = w.word.strip().strip(string.punctuation.replace("'", "") + "\u201c\u201d\u2018\u2019").strip("'")
+            if not text:
+                dropped += 1
+                continue
+            start = min(max(float(w.start), 0.0), rec.duration_s)
+            out.append(Word(text, start, float(w.end), float(w.probability)))
+    if not out:
+        raise AlignmentError(f"speech recognition with {folder} found no words in {rec.path} "
+                             f"({rec.duration_s:.1f} s); give --transcript or --words instead")
+    out.sort(key=lambda w: w.start)
+    fixed = []
+    for i, w in enumerate(out):
+        nxt = out[i + 1].start if i + 1 < len(out) else rec.duration_s
+        end = min(max(w.end, w.start + MIN_WORD_S), max(nxt, w.start + MIN_WORD_S), rec.duration_s)
+        fixed.append(Word(w.text, w.start, max(end, w.start), w.score))
+    notes = [f"word timings from speech recognition ({folder.name}): {len(fixed)} words"]
+    if dropped:
+        notes.append(f"{dropped} recognised token(s) without letters or digits (punctuation) were left out")
+    short = sum(w.end - w.start < MIN_WORD_S - 1e-9 for w in fixed)
+    if short:
+        notes.append(f"{short} word(s) at the very end of the recording are shorter than {MIN_WORD_S} s")
+    return Alignment(fixed, notes)

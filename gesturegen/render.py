@@ -186,23 +186,41 @@ def render_video(path: str | Path, panels: Sequence[Panel], skeleton: Skeleton, 
 
 def render_poster(path: str | Path, panels: Sequence[Panel], skeleton: Skeleton, fps: float, n_frames: int = 6,
                   words: Sequence[tuple[str, float, float]] = (), title: str = "") -> Path:
-    """A strip of `n_frames` evenly spaced frames (each showing every panel) as one PNG."""
+    """`n_frames` evenly spaced frames as one PNG: a row per panel (its title on the left), a column per time (the
+    time and the words being said above it), every panel drawn to the same scale."""
     from gesturegen.plots import _pyplot, save
 
     plt = _pyplot()
     total = max(p.joints.shape[0] for p in panels)
-    canvas = _Canvas(panels, skeleton, fps, [], "", 240)
+    picks = np.linspace(0, total - 1, n_frames).round().astype(int)
+    # one canvas with every panel keeps a common scale; each panel's axes is cut out of its frames
+    canvas = _Canvas([Panel("", p.joints) for p in panels], skeleton, fps, [], "", 240)
     try:
-        picks = np.linspace(0, total - 1, n_frames).round().astype(int)
+        w, h = canvas.size
+        boxes = [ax.get_window_extent() for ax in (lc.axes for lc in canvas.lines)]
         frames = [canvas.frame(int(k)) for k in picks]
     finally:
         canvas.close()
-    fig, axes = plt.subplots(1, n_frames, figsize=(2.2 * n_frames * len(panels), 2.9), dpi=100, squeeze=False)
-    for ax, img, k in zip(axes[0], frames, picks):
-        ax.imshow(img)
-        ax.set_axis_off()
-        ax.set_title(f"{k / fps:.1f} s", fontsize=8)
-    fig.suptitle(title, fontsize=9)
+    rows = len(panels)
+    fig, axes = plt.subplots(rows, n_frames, figsize=(1.9 * n_frames + 0.6, 2.1 * rows + 0.5), dpi=100,
+                             squeeze=False)
+    for c, (img, k) in enumerate(zip(frames, picks)):
+        for r, (panel, box) in enumerate(zip(panels, boxes)):
+            x0, x1 = int(box.x0), int(np.ceil(box.x1))
+            y0, y1 = h - int(np.ceil(box.y1)), h - int(box.y0)          # display y grows upwards, image rows down
+            ax = axes[r, c]
+            ax.imshow(img[max(y0, 0):y1, max(x0, 0):x1])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if c == 0:
+                ax.set_ylabel(panel.title, fontsize=10)
+            if r == 0:
+                said = current_words(words, k / fps)
+                ax.set_title(f"{k / fps:.1f} s" + (f"\n\u201c{said}\u201d" if said else ""), fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,14 @@ def test_repository_params_load():
     ({"evaluate.ablations": ["speech", "voice"]}, "evaluate.ablations: unknown conditions ['voice']"),
     ({"evaluate.ablations": ["speech+speech"]}, "evaluate.ablations: a condition or an ablation is listed twice"),
     ({"evaluate.ablations": ["style", "style"]}, "evaluate.ablations: a condition or an ablation is listed twice"),
+    ({"render_videos.clips": {"dev": [0]}}, "render_videos.clips: unknown splits ['dev']"),
+    ({"render_videos.clips": {"val": [0, 0]}}, "render_videos.clips.val: clip rows must be distinct and >= 0"),
+    ({"render_videos.clips": {"val": [-1]}}, "render_videos.clips.val: clip rows must be distinct and >= 0"),
+    ({"render_videos.clips": {"val": []}}, "render_videos.clips: no clip chosen"),
+    ({"render_videos.clips": {"val": ["0"]}}, "render_videos.clips.val[0]: expected int, got str"),
+    ({"render_videos.size_px": 101}, "render_videos.size_px: an even number >= 64, got 101"),
+    ({"render_videos.max_seconds": -1.0}, "render_videos.max_seconds: must be >= 0"),
+    ({"render_videos.poster_frames": 0}, "render_videos.poster_frames: must be >= 1"),
 ])
 def test_bad_params_name_the_key(tmp_path, change, message):
     path = write_params(tmp_path / "params.yaml", change)

@@ -10,6 +10,7 @@ import pytest
 from gesturegen.cli import main
 from gesturegen.generate import GenerateError, window_starts
 from tests.conftest import ROOT
+from tests.tiny_models import save_tiny_models
 
 SPEECH = ROOT.parent / "shared" / "data" / "speech"
 WAV, TXT = SPEECH / "arctic_a0007.wav", SPEECH / "arctic_a0007.txt"
@@ -18,42 +19,7 @@ needs_arctic = pytest.mark.skipif(not WAV.is_file(), reason="../shared/data/spee
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    """Body and hand VQ-VAEs and diffusion models of the demo's TED skeleton at tiny sizes, with the feature dims of
-    the repository's params (default audio encoder, MiniLM text), saved with the stages' save functions."""
-    import torch
-
-    from gesturegen.config import load_params
-    from gesturegen.data.skeleton import get_skeleton
-    from gesturegen.features.audio import DefaultAudioEncoder
-    from gesturegen.models.denoisers import DenoiserConfig
-    from gesturegen.models.latent_diffusion import LatentDiffusion, LatentDiffusionConfig, save_diffusion
-    from gesturegen.models.vqvae import VQVAE, VQVAEConfig, part_dims, save_vqvae
-
-    root = tmp_path_factory.mktemp("models")
-    p = load_params(ROOT / "params.yaml").extract_features
-    audio = DefaultAudioEncoder(sample_rate_hz=16000, fps=15, n_mels=p.n_mels, pitch=p.pitch,
-                                voicing_threshold=p.voicing_threshold)
-    skeleton = get_skeleton("ted_expressive")
-    torch.manual_seed(0)
-    for part in ("body", "hand"):
-        dims = part_dims(skeleton, part)
-        vq = VQVAE(VQVAEConfig(in_dim=126, out_dim=dims.size, width=8, code_dim=16, codebook_size=8)).eval()
-        vq_dir = save_vqvae(vq, root / f"vq-{part}", {"dataset": "demo", "part": part})
-        dc = DenoiserConfig(n_latent=4, code_dim=16, n_frames=34,
-                            audio_frame_dim=audio.frame_dim, text_frame_dim=384, audio_pooled_dim=audio.pooled_dim,
-                            text_pooled_dim=384, seed_dim=4 * 126, style_dim=32, width=32, layers=1, heads=4,
-                            steps=20)
-        m = LatentDiffusion(LatentDiffusionConfig(denoiser=dc, steps=20)).eval()
-        for w in m.ema.parameters():                 # zero-initialised outputs would ignore every condition
-            torch.nn.init.normal_(w, std=0.1)
-        info = json.loads((vq_dir / "config.json").read_text())
-        save_diffusion(m, root / f"d-{part}", {
-            "dataset": "demo", "part": part, "skeleton": "ted_expressive", "fps": 15, "n_frames": 34,
-            "n_seed_frames": 4, "part_dims": dims.tolist(),
-            "vqvae": {"dataset": "demo", "part": part, "config": info["config"], "path": str(vq_dir)}})
-    mean = np.asarray(skeleton.published_means()[1], np.float64).reshape(-1)
-    (root / "norm.json").write_text(json.dumps({"mean_dir_vec": mean.tolist()}))
-    return root
+    return save_tiny_models(tmp_path_factory.mktemp("models"))
 
 
 def _args(models, out, *extra):
@@ -74,6 +40,9 @@ def test_generate_writes_motion_bvh_and_a_summary(models, tmp_path, capsys):
     assert summary["words"] == 11 and summary["windows"] == 2 and "pocketsphinx" in summary["word_source"]
     assert summary["rtf"] > 0 and summary["seconds"]["loading"] > 0
     assert json.loads(str(m["info"]))["words"] == 11
+    # the aligned word times are in the npz, in order, inside the 4 s of speech
+    assert m["words"].tolist()[:3] == ["and", "you", "always"] and m["word_times"].shape == (11, 2)
+    assert (np.diff(m["word_times"][:, 0]) > 0).all() and 0 <= m["word_times"].min() < m["word_times"].max() <= 4.0
     assert bvhio.readAsBvh(str(out / "motion.bvh")).FrameCount == 60
     from gesturegen.render import probe
     media = probe(out / "video.mp4")                                  # one H.264 stream, one AAC, the speech's length
@@ -118,13 +87,13 @@ def test_a_transcript_that_does_not_align_fails_unless_allowed(models, tmp_path,
     assert "does not match the speech" in err and "--allow-unaligned" in err
     assert main(_args(models, tmp_path / "b", "--transcript", str(bad), "--allow-unaligned", "--no-video")) == 0
     summary = json.loads((tmp_path / "b" / "generate.json").read_text())
-    assert summary["words"] == 0 and any("alignment failed" in n for n in summary["notes"])
+    assert summary["words"] == 0 and any("no word timings (" in n for n in summary["notes"])
 
 
 @needs_arctic
 @pytest.mark.parametrize("extra, message", [
     ([], "word timings are needed: give --transcript"),
-    (["--transcript", str(TXT), "--words", str(TXT)], "not both"),
+    (["--transcript", str(TXT), "--words", str(TXT)], "give one source of word timings, not --transcript and --words"),
     (["--transcript", str(TXT), "--dataset", "nope"], "--dataset 'nope': not in params.yaml's data_sources"),
     (["--transcript", str(TXT), "--steps", "500"], "--steps: sampler dpmsolver++: 500 steps asked"),
 ])
@@ -148,3 +117,41 @@ def test_a_recording_shorter_than_the_seed_frames_is_refused():
     assert window_starts(16000, 15, 34, 4)[0].tolist() == [0]       # 1 s: one window, trimmed to 15 frames later
     with pytest.raises(GenerateError, match=r"shorter than the 4 seed frames"):
         window_starts(4000, 15, 34, 4)                               # 0.25 s
+
+
+def test_the_first_seed_starts_the_motion(models):
+    """generate_recording hands `first_seed` to the long-form generator: the first frame is 0.8 of it (the cross-fade
+    into the first window), far from the mean pose that no seed gives."""
+    from gesturegen.config import load_params
+    from gesturegen.features import make_encoders
+    from gesturegen.generate import generate_recording, load_part_models
+    from gesturegen.models.diffusion import SamplerConfig
+    from gesturegen.recording import Recording, Word
+
+    parts, _, skeleton, mean = load_part_models(str(models / "d-{part}"), "demo", models / "norm.json")
+    audio_enc, text_enc = make_encoders(load_params(ROOT / "params.yaml").extract_features, sample_rate_hz=16000,
+                                        fps=15, seed=0)
+    rec = Recording(WAV, np.random.default_rng(0).normal(0, 0.1, 16000 * 3).astype(np.float32), 16000, 1)
+    words = [Word("hello", 0.2, 0.6), Word("there", 0.8, 1.3)]
+    kw = dict(fps=15, n_frames=34, n_seed=4, seed=0, styles=None)
+    seed = np.full((4, 126), 3.0, np.float32)
+    with_seed = generate_recording(rec, words, parts, audio_enc, text_enc, mean, skeleton,
+                                   SamplerConfig("dpmsolver++", steps=2), first_seed=seed, **kw)
+    plain = generate_recording(rec, words, parts, audio_enc, text_enc, mean, skeleton,
+                               SamplerConfig("dpmsolver++", steps=2), **kw)
+    first = with_seed.vectors[0] - mean
+    assert np.abs(plain.vectors[0] - mean).mean() < 1.0 < 2.0 < np.abs(first).mean()
+    assert not np.allclose(with_seed.vectors[20:], plain.vectors[20:])          # the seed carries into the motion
+
+
+@needs_arctic
+def test_generate_with_speech_recognition(models, tmp_path):
+    """No transcript: the words come from a local faster-whisper model folder (a tiny scripted one)."""
+    from tests.tiny_whisper import build_scripted_whisper
+
+    asr = build_scripted_whisper(tmp_path / "asr", ["author", "of", "the", "danger", "trail"], end_s=3.5)
+    out = tmp_path / "out"
+    assert main(_args(models, out, "--asr-model", str(asr), "--no-video")) == 0
+    summary = json.loads((out / "generate.json").read_text())
+    assert summary["words"] == 5 and "speech recognition" in summary["word_source"]
+    assert np.load(out / "motion.npz")["joints"].shape == (60, 43, 3)

@@ -1,5 +1,6 @@
-"""A user's recording: any WAV to 16 kHz mono, words files, and forced alignment of a transcript (pocketsphinx) on
-the real CMU ARCTIC recording in ../shared/data/speech."""
+"""A user's recording: any WAV to 16 kHz mono, words files, forced alignment of a transcript (pocketsphinx) on the
+real CMU ARCTIC recording in ../shared/data/speech, and speech recognition through faster-whisper with a tiny
+scripted model (tests.tiny_whisper)."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,6 +13,7 @@ from gesturegen.recording import (
     align_transcript,
     load_recording,
     read_words,
+    recognize_words,
     speech_frames,
     transcript_words,
 )
@@ -99,3 +101,38 @@ def test_words_files_are_read_and_checked_by_line(tmp_path):
     ]:
         with pytest.raises(RecordingError, match=match):
             read_words(_words(tmp_path, text), 2.0)
+
+
+SCRIPT = ["Author", "of", "the", "danger", "trail,"]
+
+
+@pytest.fixture(scope="module")
+def whisper(tmp_path_factory):
+    from tests.tiny_whisper import build_scripted_whisper
+
+    root = tmp_path_factory.mktemp("whisper")
+    return {"words": build_scripted_whisper(root / "words", SCRIPT, end_s=3.5),
+            "punctuation": build_scripted_whisper(root / "punctuation", ["...", "!"], end_s=3.5)}
+
+
+@needs_arctic
+def test_speech_recognition_gives_words_in_order_inside_the_recording(arctic, whisper):
+    got = recognize_words(arctic, whisper["words"])
+    # punctuation stripped, case kept; every word at least 20 ms long, in order, inside the 4 s recording
+    assert [w.text for w in got.words] == ["Author", "of", "the", "danger", "trail"]
+    starts = [w.start for w in got.words]
+    assert starts == sorted(starts) and all(0 <= w.start < w.end <= arctic.duration_s for w in got.words)
+    assert all(w.end - w.start >= 0.02 - 1e-9 for w in got.words)
+    assert all(0 <= w.score <= 1 for w in got.words)
+    assert "speech recognition" in got.notes[0]
+
+
+@needs_arctic
+def test_speech_recognition_refuses_a_folder_without_a_model_and_says_when_no_word_is_heard(arctic, whisper,
+                                                                                            tmp_path):
+    with pytest.raises(RecordingError, match=r"not a local faster-whisper model folder \(missing model.bin, "
+                                             r"config.json, tokenizer.json\)"):
+        recognize_words(arctic, tmp_path)
+    # a model that hears only punctuation: nothing is left, and the error says what to give instead
+    with pytest.raises(AlignmentError, match=r"found no words in .*give --transcript or --words instead"):
+        recognize_words(arctic, whisper["punctuation"])

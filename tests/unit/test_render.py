@@ -52,7 +52,9 @@ def test_a_poster_and_refusals(tmp_path):
     p = render_poster(tmp_path / "p.png", [Panel("a", _motion(30)), Panel("b", _motion(30, 2))], SK, 15, n_frames=4)
     import matplotlib.image as mpimg
     img = mpimg.imread(p)
-    assert img.shape[1] > 3 * img.shape[0]                     # a strip
+    assert img.shape[1] > 1.4 * img.shape[0]                   # 4 columns of times, 2 rows of panels
+    top, bottom = img[: img.shape[0] // 2], img[img.shape[0] // 2:]
+    assert (top != 1).any() and (bottom != 1).any() and not np.array_equal(top, bottom)   # two different motions
     with pytest.raises(RenderError, match=r"shape \(30, 42, 3\), expected \(T, 43, 3\)"):
         render_video(tmp_path / "x.mp4", [Panel("bad", _motion(30)[:, :42])], SK, 15)
     bad = _motion(30)

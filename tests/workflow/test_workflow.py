@@ -16,7 +16,8 @@ from tests.conftest import ROOT, copy_repo
 
 BIN = Path(sys.executable).parent
 DOWNSTREAM = {"extract_features", "train_fgd_encoder", "train_sync_evaluator", "train_oracles",
-              "evaluate_baselines", "train_vqvae", "extract_codes", "diffusion", "evaluate"}   # of build_windows
+              "evaluate_baselines", "train_vqvae", "extract_codes", "diffusion", "evaluate",
+              "render_videos"}   # of build_windows
 
 
 def _env() -> dict:
@@ -73,6 +74,13 @@ def test_snakemake_then_dvc_agree_and_one_param_reruns_one_stage(tiny_repo):
     # the tiny preset's compute.stage_threads gives the diffusion jobs 1 thread, every other stage compute.threads (2)
     assert json.loads((root / "results/diffusion/demo-body/report.json").read_text())["compute"]["threads"] == 1
     assert json.loads((root / "results/evaluate/demo/report.json").read_text())["compute"]["threads"] == 2
+    # the DAG ends with the videos: one per chosen clip, H.264 + AAC of the clip's length, and its poster
+    from gesturegen.render import probe
+    (clip,) = json.loads((root / "results/render_videos/demo/report.json").read_text())["clips"]
+    media = probe(root / "results/render_videos/demo/videos" / clip["name"] / "video.mp4")
+    assert (media.video_codec, media.audio_codec, media.n_video, media.n_audio) == ("h264", "aac", 1, 1)
+    assert abs(media.duration_s - clip["frames"] / 15) < 0.15 and clip["duration_s"] == 3.0
+    assert (root / "results/render_videos/demo/posters" / f"{clip['name']}.png").is_file()
     sh(root, "dvc", "commit", "-f", "-q", "--no-relink")   # relinking would rewrite inputs Snakemake watches
     assert "Data and pipelines are up to date" in sh(root, "dvc", "status")
     repro = sh(root, "dvc", "repro")
@@ -311,7 +319,7 @@ def test_dvc_exp_run_diffusion_steps_reruns_only_the_diffusion_stages(tiny_repo)
     subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "lock"], cwd=root, check=True)
     out = sh(root, "dvc", "exp", "run", "-S", "diffusion.steps=1000")
     ran = sorted(re.findall(r"Running stage '([^']+)'", out))
-    assert ran == ["diffusion@demo-body", "diffusion@demo-hand", "evaluate@demo"], out
+    assert ran == ["diffusion@demo-body", "diffusion@demo-hand", "evaluate@demo", "render_videos@demo"], out
     assert json.loads((root / "results/diffusion/demo-body/model/config.json").read_text())["config"]["steps"] == 1000
     diff = sh(root, "dvc", "metrics", "diff")
     assert re.search(r"results/diffusion/demo-body/metrics.json\s+val.loss", diff), diff
