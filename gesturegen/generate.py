@@ -131,6 +131,20 @@ def generate_recording(rec: Recording, words: Sequence[Word], parts, audio_enc, 
                      out.n_windows, notes, {"features": round(t1 - t0, 3), "generation": round(t2 - t1, 3)})
 
 
+def save_npz(path: Path, **arrays: np.ndarray) -> Path:
+    """np.savez's format (np.load reads it) with fixed zip timestamps, so the same arrays give the same bytes (np.savez
+    stamps each member with the time of writing)."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name, value in arrays.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.asanyarray(value), allow_pickle=False)
+            zf.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), buf.getvalue())
+    return path
+
+
 def write_outputs(out_dir: Path, gen: Generated, skeleton, mean_dir_vec: np.ndarray, info: dict,
                   words: Sequence[Word] = ()) -> dict[str, Path]:
     """motion.npz (joints, vectors, fps, skeleton, the word timings as `words` and `word_times` (N, 2) seconds;
@@ -141,7 +155,7 @@ def write_outputs(out_dir: Path, gen: Generated, skeleton, mean_dir_vec: np.ndar
 
     out_dir.mkdir(parents=True, exist_ok=True)
     npz = out_dir / "motion.npz"         # the caller stages out_dir (gesturegen generate: replace_on_success)
-    np.savez(npz, joints=gen.joints, vectors=gen.vectors.astype(np.float32), fps=np.float32(gen.fps),
+    save_npz(npz, joints=gen.joints, vectors=gen.vectors.astype(np.float32), fps=np.float32(gen.fps),
              skeleton=np.str_(skeleton.name), info=np.str_(json.dumps(info, sort_keys=True)),
              words=np.array([w.text for w in words], dtype=np.str_),
              word_times=np.array([(w.start, w.end) for w in words], np.float64).reshape(-1, 2))

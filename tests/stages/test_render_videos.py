@@ -8,12 +8,14 @@ import json
 import numpy as np
 import pytest
 
+from gesturegen.data.skeleton import TED_EXPRESSIVE
 from gesturegen.io import read_json
 from gesturegen.render import probe
 from stages import build_windows, render_videos
 from stages.render_videos import RenderVideosError, clip_name, style_reference
 from tests.conftest import write_params, write_synthetic_dataset
 from tests.tiny_models import save_tiny_models
+from tests.unit.test_bvh import check_against_bvhio
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 CHOSEN = {"render_videos.clips": {"val": [1], "test": [0]}, "render_videos.size_px": 96,
@@ -50,6 +52,7 @@ def test_one_video_with_sound_a_poster_and_motion_per_chosen_clip(rendered, worl
     assert sorted(p.name for p in (rendered / "videos").iterdir()) == sorted(names)
     report = read_json(rendered / "report.json")
     assert [c["name"] for c in report["clips"]] == names
+    mean = np.asarray(read_json(world / "bw" / "windows" / "normalization.json")["mean_dir_vec"], np.float32)
     for name, clip in zip(names, report["clips"]):
         folder = rendered / "videos" / name
         assert sorted(p.name for p in folder.iterdir()) == ["motion.bvh", "motion.npz", "video.mp4"]
@@ -63,6 +66,7 @@ def test_one_video_with_sound_a_poster_and_motion_per_chosen_clip(rendered, worl
         assert info["split"] == clip["split"] and info["first_seed"] == "ground truth" and info["windows"] == 3
         assert m["words"].size == clip["words"] and (np.diff(m["word_times"][:, 0]) >= 0).all()
         assert bvhio.readAsBvh(str(folder / "motion.bvh")).FrameCount == 90
+        check_against_bvhio(folder / "motion.bvh", m["vectors"], TED_EXPRESSIVE, mean)
         poster = rendered / "posters" / f"{name}.png"
         assert poster.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert clip["words"] > 0 and clip["style_reference_window"] >= 0
