@@ -103,7 +103,6 @@ def style_reference(table, vid: str, clip: int, t0: float, t1: float, rng: np.ra
 
 def run(params: Params, dataset: str, raw: Path, windows: Path, diffusion: Path, out_dir: Path) -> dict:
     """Render into out_dir (outputs replaced only on success); returns the headline metrics."""
-    from gesturegen.data.skeleton import get_skeleton
     from gesturegen.data.windows import resample_frames, words_in_seconds
     from gesturegen.data.windowstore import open_split
     from gesturegen.features import make_encoders
@@ -123,9 +122,7 @@ def run(params: Params, dataset: str, raw: Path, windows: Path, diffusion: Path,
     if params.build_windows.sample_rate_hz != SAMPLE_RATE:
         raise RenderVideosError(f"params.yaml: build_windows.sample_rate_hz is {params.build_windows.sample_rate_hz}; "
                                 f"the speech encoders take {SAMPLE_RATE} Hz")
-    template = str(diffusion)
-    if "{part}" not in template:
-        raise RenderVideosError(f"--diffusion {template}: needs a {{part}} placeholder")
+    template = str(diffusion)      # load_part_models refuses a template without its {part} placeholder
     try:
         parts, info, skeleton, mean = load_part_models(template, dataset, windows / "normalization.json")
     except (FileNotFoundError, ValueError, VQVAEMismatchError, DiffusionMismatchError) as e:
