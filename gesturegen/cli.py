@@ -173,12 +173,20 @@ def _generate(args: argparse.Namespace) -> int:
     fps, n_frames, n_seed = float(info["fps"]), int(info["n_frames"]), int(info["n_seed_frames"])
     audio_enc, text_enc = make_encoders(params.extract_features, sample_rate_hz=16000, fps=fps, seed=params.seed)
     seed = params.seed if args.seed is None else args.seed
-    styles = None
+    styles, style = None, None
     if args.style:
-        from gesturegen.generate import reference_styles
+        from gesturegen.generate import reference_styles, voice_styles
         try:
-            styles = reference_styles(args.style, parts, skeleton, mean)
-        except GenerateError as e:
+            if args.style.suffix.lower() == ".wav":          # a voice: the closest training speaker's motion
+                styles, style = voice_styles(
+                    load_recording(args.style), args.style, parts, audio_enc,
+                    args.style_windows or Path(f"results/build_windows/{dataset}/windows"),
+                    args.style_features or Path(f"results/extract_features/{dataset}/features"), dataset,
+                    fps=fps, n_frames=n_frames, n_seed=n_seed)
+            else:
+                styles, style = reference_styles(args.style, parts, skeleton, mean), {"kind": "motion",
+                                                                                      "reference": str(args.style)}
+        except (GenerateError, RecordingError) as e:
             return fail(str(e))
     load_s = time.perf_counter() - load_start
     try:
@@ -193,7 +201,7 @@ def _generate(args: argparse.Namespace) -> int:
                "channels": rec.channels, "words": len(words), "word_source": source, "dataset": dataset,
                "skeleton": skeleton.name, "fps": fps, "frames": int(gen.vectors.shape[0]), "windows": gen.n_windows,
                "sampler": {"name": sampler.name, "steps": sampler.steps}, "seed": seed,
-               "style": str(args.style) if args.style else None,
+               "style": style,
                "models": {p: template.replace("{part}", p) for p in ("body", "hand")},
                "notes": notes + gen.notes,
                "seconds": {"alignment": round(align_s, 3), "loading": round(load_s, 3), **gen.seconds,
@@ -222,6 +230,10 @@ def _generate(args: argparse.Namespace) -> int:
     print(f"gesturegen generate: {rec.duration_s:.1f} s of speech, {len(words)} words ({source}), "
           f"{gen.n_windows} windows -> {', '.join(str(f) for f in files.values())} in {total_s:.1f} s ({load_s:.1f} s "
           f"loading models; real-time factor without it {summary['rtf']:.3f}; video not counted)")
+    if style and style["kind"] == "voice":
+        print(f"  style: the voice of {args.style} is closest to training video {style['matched_video']} (distance "
+              f"{style['distance']:.3f}; next: " + ", ".join(f"{v} {d:.3f}" for v, d in style["closest"][1:]) +
+              f"; {style['videos_compared']} videos compared); its window {style['window']} sets the style")
     for note in summary["notes"]:
         print(f"  note: {note}")
     return 0
@@ -262,8 +274,14 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--steps", type=int, help="sampler steps (default: params.yaml's diffusion.sampler.steps)")
     g.add_argument("--force", action="store_true", help="write into an existing, non-empty --out")
     g.add_argument("--no-video", action="store_true", help="skip video.mp4 (motion.npz and motion.bvh only)")
-    g.add_argument("--style", type=Path, help="a reference clip of the speaker's motion (a motion.npz): its middle "
-                                              "window sets the style condition (default: none)")
+    g.add_argument("--style", type=Path, help="the style condition (default: none): a clip of the speaker's motion "
+                                              "(.npz with 'vectors' and 'skeleton', e.g. a motion.npz; its middle "
+                                              "window), or a recording of the speaker's voice (.wav; the training "
+                                              "video with the closest voice lends its motion)")
+    g.add_argument("--style-windows", type=Path, help="for a .wav --style: build_windows' folder of the models' run "
+                                                      "(default: results/build_windows/<dataset>/windows)")
+    g.add_argument("--style-features", type=Path, help="for a .wav --style: extract_features' folder of the models' "
+                                                       "run (default: results/extract_features/<dataset>/features)")
     g.set_defaults(func=_generate)
     args = ap.parse_args(argv)
     return args.func(args)

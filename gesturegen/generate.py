@@ -45,27 +45,35 @@ def window_starts(n_samples: int, fps: float, n_frames: int, n_seed: int) -> tup
     return np.arange(n, dtype=np.int64) * (n_frames - n_seed), total
 
 
+def audio_window_features(audio: np.ndarray, audio_enc, starts: np.ndarray, *, fps: float, n_frames: int, span: int,
+                          batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """(frames (N, T, Da), pooled (N, Pa)) of the windows starting at `starts` (motion frames), as extract_features
+    computes a clip's: the default features over the whole audio, sliced per window; per-window encoders on each
+    window's samples (zero-padded past the end)."""
+    from gesturegen.features.audio import slice_windows
+
+    y = np.asarray(audio, np.float32)
+    if getattr(audio_enc, "per_clip", False):
+        return slice_windows(audio_enc.clip_frames(y, int(starts.max()) + span), starts, n_frames, span)
+    length = round(span / fps * SAMPLE_RATE)
+    begin = np.round(starts * (SAMPLE_RATE / fps)).astype(np.int64)
+    batch = np.zeros((len(starts), length), np.float32)
+    for i, b in enumerate(begin):
+        seg = y[b:b + length]
+        batch[i, :seg.size] = seg
+    parts = [audio_enc.encode(batch[i:i + batch_size], n_frames) for i in range(0, len(starts), batch_size)]
+    return tuple(np.concatenate(a) for a in zip(*parts))
+
+
 def recording_features(audio: np.ndarray, words: Sequence[Word], audio_enc, text_enc, *, fps: float, n_frames: int,
                        n_seed: int, span_frames: int | None = None, batch_size: int = 64) -> RecordingFeatures:
     """The per-window features of a whole recording, as extract_features computes a clip's: the default audio
     features over the whole audio, sliced per window; per-window audio encoders on each window's samples
     (zero-padded past the end); the text of the words overlapping each window's span, times relative to its start."""
-    from gesturegen.features.audio import slice_windows
-
     span = max(span_frames or n_frames, n_frames)
     starts, total = window_starts(audio.size, fps, n_frames, n_seed)
-    y = np.asarray(audio, np.float32)
-    if getattr(audio_enc, "per_clip", False):
-        af, ap = slice_windows(audio_enc.clip_frames(y, int(starts.max()) + span), starts, n_frames, span)
-    else:
-        length = round(span / fps * SAMPLE_RATE)
-        begin = np.round(starts * (SAMPLE_RATE / fps)).astype(np.int64)
-        batch = np.zeros((len(starts), length), np.float32)
-        for i, b in enumerate(begin):
-            seg = y[b:b + length]
-            batch[i, :seg.size] = seg
-        parts = [audio_enc.encode(batch[i:i + batch_size], n_frames) for i in range(0, len(starts), batch_size)]
-        af, ap = (np.concatenate(a) for a in zip(*parts))
+    af, ap = audio_window_features(audio, audio_enc, starts, fps=fps, n_frames=n_frames, span=span,
+                                   batch_size=batch_size)
     per_window = []
     for s in starts:
         lo, hi = s / fps, (s + span) / fps
@@ -183,6 +191,72 @@ def reference_styles(path: Path, parts, skeleton, mean_dir_vec: np.ndarray) -> l
     mid = (vectors.shape[0] - t) // 2
     window = vectors[mid:mid + t] - np.asarray(mean_dir_vec, np.float32).reshape(-1)
     return [style_latents(part, window) for part in parts]
+
+
+def frames_per_video(table, frames: np.ndarray, n_frames: int) -> dict[str, np.ndarray]:
+    """Each training video's frame features (K, D), from non-overlapping windows of each clip (every frame of the
+    clips once, up to the windows' stride), in windows.csv order."""
+    out: dict[str, list[int]] = {}
+    for vid, clip, rows, starts in ((v, c, g["window"].to_numpy(), g["start_frame"].to_numpy())
+                                    for (v, c), g in table.groupby(["vid", "clip"], sort=False)):
+        keep, last = out.setdefault(str(vid), []), None
+        for r, st in sorted(zip(rows.tolist(), starts.tolist()), key=lambda x: x[1]):
+            if last is None or st >= last + n_frames:
+                keep.append(r)
+                last = st
+    return {vid: np.asarray(frames[np.sort(rows)]).reshape(-1, frames.shape[-1]) for vid, rows in out.items()}
+
+
+def voice_styles(rec: Recording, reference: Path, parts, audio_enc, windows: Path, features: Path, dataset: str, *,
+                 fps: float, n_frames: int, n_seed: int) -> tuple[list[np.ndarray], dict]:
+    """Per part the style latents for a speech reference (`--style REF.wav`): the training video whose voice is
+    closest to the reference's (gesturegen.style) lends the middle window of its motion; the windows and features
+    are build_windows' and extract_features' train splits (`windows`, `features`: the folders above the split).
+    Returns (styles, a summary for generate.json: the matched video, its distance, the runners-up)."""
+    from gesturegen.data.windowstore import open_split, verify_arrays
+    from gesturegen.features.common import FeatureError
+    from gesturegen.features.store import open_features
+    from gesturegen.generation import style_latents
+    from gesturegen.style import VoiceError, VoiceIndex, voice_signature
+
+    try:        # the pair's checks without the checksum pass over every array: the two arrays read are verified below
+        w = open_split(Path(windows) / "train", verify=False)
+        f = open_features(Path(features) / "train", w, verify=False)
+        if w.meta.get("dataset") not in (None, dataset) or f.meta.get("dataset", dataset) != dataset:
+            raise GenerateError(f"{w.path}, {f.path}: windows and features of {w.meta.get('dataset')!r} and "
+                                f"{f.meta.get('dataset')!r}, the models are {dataset!r}'s")
+    except (FeatureError, FileNotFoundError, ValueError) as e:
+        raise GenerateError(f"--style {reference} (a voice reference) compares the voice with the training videos': "
+                            f"{e}; give --style-windows and --style-features of the models' run (build_windows' "
+                            f"and extract_features' folders) or a motion .npz as --style") from None
+    theirs, ours = f.meta["encoders"]["audio"], audio_enc.describe()
+    if (theirs.get("name"), theirs.get("frame_dim")) != (ours.get("name"), ours.get("frame_dim")):
+        raise GenerateError(f"--style {reference}: {f.path} holds {theirs.get('name')!r} audio features "
+                            f"({theirs.get('frame_dim')} per frame), params.yaml's extract_features gives "
+                            f"{ours.get('name')!r} ({ours.get('frame_dim')}); use the params.yaml of that run")
+    verify_arrays(f.path, {"audio_frames": f.meta["checksums"]["audio_frames"]}, "extract_features",
+                  error=GenerateError)
+    verify_arrays(w.path, {"dir_vec": w.meta["checksums"]["dir_vec"]}, "build_windows", error=GenerateError)
+    names = ours.get("feature_names", [])
+    table = w.windows()
+    per_video = frames_per_video(table, f.audio_frames, int(w.meta["n_frames"]))
+    try:
+        index = VoiceIndex.build(per_video, names)
+        starts, total = window_starts(rec.audio.size, fps, n_frames, n_seed)
+        af, _ = audio_window_features(rec.audio, audio_enc, starts, fps=fps, n_frames=n_frames, span=n_frames)
+        frames = af[:, :n_frames - n_seed].reshape(-1, af.shape[-1])[:total]     # each frame once
+        ranking = index.ranking(voice_signature(frames, names, f"--style {reference}"), k=3)
+    except VoiceError as e:
+        raise GenerateError(str(e)) from None
+    vid = ranking[0][0]
+    rows = table.loc[table["vid"].astype(str) == vid, "window"].to_numpy()
+    window = int(rows[len(rows) // 2])
+    ref = np.array(w.dir_vec[window], np.float32)          # build_windows stores the vectors with the mean removed
+    styles = [style_latents(part, ref) for part in parts]
+    return styles, {"kind": "voice", "reference": str(reference), "matched_video": vid,
+                    "distance": round(ranking[0][1], 4), "window": window, "windows": str(w.path),
+                    "closest": [[v, round(d, 4)] for v, d in ranking], "videos_compared": len(index.videos),
+                    "videos_without_voice": len(per_video) - len(index.videos)}
 
 
 def load_part_models(template: str, dataset: str, normalization: Path):

@@ -61,6 +61,7 @@ rule render_videos:
         "gesturegen/plots.py",
         "gesturegen/recording.py",
         "gesturegen/render.py",
+        "gesturegen/style.py",
         "gesturegen/summary.py",
         "gesturegen/systems/__init__.py",
         "gesturegen/systems/diffusion_system.py",
