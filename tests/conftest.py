@@ -119,3 +119,35 @@ def data_stage_hashes(tmp_path_factory):
             done[config] = output_hashes(work)
         return done[config]
     return hashes
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory):
+    """A real single-node SLURM (tests/slurm/start.sh) for the session: the environment that reaches it (SLURM_CONF,
+    the srun shim first on PATH; GG_SLURM_DIR: its folder, with log/jobcomp.txt), stopped afterwards. Skipped, saying why, where it cannot start."""
+    import os
+    import subprocess
+
+    if shutil.which("slurmd") is None or shutil.which("munged") is None:
+        pytest.skip("no slurmd/munged: install Debian's slurm-wlm and munge (bash envs/slurm_packages.sh; .ci/run "
+                    "does)")
+    if os.geteuid() != 0:
+        pytest.skip("slurmd needs root")
+    import socket
+
+    where = tmp_path_factory.mktemp("slurm")
+    ports = []
+    for _ in range(2):                        # free ports: another SLURM on the machine keeps its own
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    started = subprocess.run(["bash", str(ROOT / "tests" / "slurm" / "start.sh"), str(where)], capture_output=True,
+                             text=True, check=False, env={**os.environ, "SLURMCTLD_PORT": str(ports[0]),
+                                                          "SLURMD_PORT": str(ports[1])})
+    if started.returncode != 0:
+        subprocess.run(["bash", str(ROOT / "tests" / "slurm" / "stop.sh"), str(where)], check=False)
+        raise RuntimeError(f"tests/slurm/start.sh failed:\n{started.stdout}{started.stderr}")
+    env = {"SLURM_CONF": str(where / "etc" / "slurm.conf"), "GG_SLURM_DIR": str(where),
+           "PATH": f"{where / 'shim'}{os.pathsep}{os.environ.get('PATH', '')}"}
+    yield env
+    subprocess.run(["bash", str(ROOT / "tests" / "slurm" / "stop.sh"), str(where)], check=False)

@@ -100,3 +100,19 @@ def test_missing_file_and_bad_yaml(tmp_path):
     bad.write_text("seed: [1,\n")
     with pytest.raises(ParamsError, match="not valid YAML"):
         load_params(bad)
+
+
+def test_a_gpu_asked_for_on_a_machine_without_one_is_refused_naming_the_param():
+    import torch
+
+    from gesturegen.compute import ComputeError, use_compute
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    threads = torch.get_num_threads()
+    try:
+        with pytest.raises(ComputeError, match=r"compute.device is 'cuda:1' but torch sees no CUDA device here; set "
+                                               r"`compute: device: cpu`"):
+            use_compute("cuda:1", 1)
+    finally:
+        use_compute("cpu", threads)

@@ -113,6 +113,69 @@ def test_snakemake_then_dvc_agree_and_one_param_reruns_one_stage(tiny_repo):
     assert re.findall(r"Running stage '([^']+)'", sh(root, "dvc", "repro")) == ["evaluate@demo"]
 
 
+@pytest.mark.slow
+@pytest.mark.slurm
+def test_the_dag_through_slurm_matches_the_local_run(tiny_repo, slurm_cluster, tmp_path):
+    """`snakemake --cores all --profile slurm` on a real single-node SLURM: every job is an sbatch job, and the
+    outputs equal the local run's (the same params and code: the first test's final state): the data stages' bytes,
+    and every metrics.json within 1e-6 (the same machine and threads: in practice the same bytes)."""
+    root, work = tiny_repo, tmp_path / "repo"
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=root, check=True,
+                           capture_output=True, text=True).stdout.split()
+    for f in files:
+        if (root / f).is_file():
+            (work / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(root / f, work / f)
+    profiles = tmp_path / "xdg"
+    env = {**_env(), **slurm_cluster, "XDG_CONFIG_HOME": str(profiles)}
+    env["PATH"] = f"{Path(slurm_cluster['GG_SLURM_DIR']) / 'shim'}{os.pathsep}{_env()['PATH']}"   # srun shim, then BIN
+    subprocess.run(["bash", "envs/slurm_profile.sh"], cwd=work, env=env, check=True, capture_output=True)
+    run = subprocess.run(["timeout", "-s", "INT", "-k", "30", "1500", sys.executable, "-m", "snakemake", "--cores",
+                          "all", "--profile", "slurm"], cwd=work, env=env, capture_output=True, text=True,
+                         check=False)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-6000:]
+    jobs = re.findall(r"has been submitted with SLURM jobid (\d+)", out)
+    ran = [r for r in re.findall(r"^(?:local)?rule (\w+):", out, flags=re.MULTILINE) if r != "all"]
+    assert len(jobs) == len(ran) >= 15, (jobs, ran)
+    finished = dict(re.findall(r"^JobId=(\d+) .*?JobState=(\w+)", (Path(slurm_cluster["GG_SLURM_DIR"]) / "log" /
+                                                                   "jobcomp.txt").read_text(), flags=re.MULTILINE))
+    assert {j: finished.get(j) for j in jobs} == {j: "COMPLETED" for j in jobs}, finished
+    from tests.datastages import output_hashes
+    assert output_hashes(work) == output_hashes(root)
+    metrics = sorted(f.relative_to(root) for f in (root / "results").rglob("metrics.json"))
+    assert len(metrics) >= 15
+    for f in metrics:
+        ours, theirs = json.loads((work / f).read_text()), json.loads((root / f).read_text())
+        flat_ours, flat_theirs = _flatten(ours), _flatten(theirs)
+        assert flat_ours.keys() == flat_theirs.keys(), f
+        for k, v in flat_theirs.items():
+            if isinstance(v, float):
+                assert flat_ours[k] == pytest.approx(v, rel=1e-6, abs=1e-9), (f, k)
+            else:
+                assert flat_ours[k] == v, (f, k)
+    # compute.device cuda: the torch rules ask SLURM for a GPU through the plugin's `gpu` resource; this node has
+    # none, so sbatch refuses the job at submission, and the log shows the request
+    set_param(work, "compute.device", "cuda")
+    run = subprocess.run(["timeout", "-s", "INT", "-k", "30", "300", sys.executable, "-m", "snakemake", "--cores",
+                          "all", "--profile", "slurm", "results/extract_features/demo/metrics.json"], cwd=work,
+                         env=env, capture_output=True, text=True, check=False)
+    out = run.stdout + run.stderr
+    assert run.returncode != 0 and "SLURM sbatch failed" in out, out[-4000:]
+    call = re.search(r"sbatch --parsable .*", out).group(0)
+    assert " --gpus=1" in call and "rule_extract_features" in call, call
+
+
+def _flatten(d, prefix=""):
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out |= _flatten(v, f"{prefix}{k}.")
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
 KILL_HOOK = """
 # Test-only fault injection, loaded through PYTHONPATH by every Python process of the run: the stage named in
 # $GG_KILL_STAGE is SIGKILLed when it first moves a staged output into place, i.e. after it has written all its
@@ -328,6 +391,39 @@ def test_dvc_exp_run_diffusion_steps_reruns_only_the_diffusion_stages(tiny_repo)
     changed = subprocess.run(["git", "diff", "--name-only", "HEAD"], cwd=root, capture_output=True, text=True,
                              check=True).stdout.split()
     assert "results/evaluate/demo/summary.csv" in changed, changed
+
+
+@pytest.mark.slow
+def test_push_in_one_clone_pull_in_another_recomputes_nothing(tiny_repo, tmp_path):
+    """The default remote (a folder beside the repository) carries every artifact: `dvc push` after a run, then in a
+    fresh clone `dvc pull` gives a clean `dvc status`, a `dvc repro` that runs nothing, and the same bytes; Snakemake
+    adopts the pulled outputs with `--touch`. A clone whose remote is empty says what is missing."""
+    root = tiny_repo
+    sh(root, "dvc", "repro", "-q")
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "run"], cwd=root, check=True)
+    remote = root.parent / "gesturegen-dvc-remote"                     # .dvc/config's default: beside the repo
+    shutil.rmtree(remote, ignore_errors=True)
+    assert re.search(r"\d+ files? pushed", sh(root, "dvc", "push")) and remote.is_dir()
+    clone = root.parent / "clone"                                       # beside it too: the same default remote
+    subprocess.run(["git", "clone", "-q", str(root), str(clone)], check=True)
+    pulled = sh(clone, "dvc", "pull")
+    assert "failed" not in pulled.lower(), pulled
+    assert "Data and pipelines are up to date" in sh(clone, "dvc", "status")
+    repro = sh(clone, "dvc", "repro")
+    assert "Running stage" not in repro and "up to date" in repro, repro
+    tracked = ("results/build_windows/demo/windows", "results/train_vqvae/demo-body/model",
+               "results/diffusion/demo-hand/model", "results/evaluate/demo/report.json",
+               "results/render_videos/demo/videos")
+    assert _snapshot(clone, *tracked) == _snapshot(root, *tracked)
+    sh(clone, "snakemake", "--cores", "1", "--touch")
+    assert "Nothing to be done" in sh(clone, "snakemake", "-n")
+    # an empty remote: the pull fails, naming the missing files
+    empty = root.parent / "empty"
+    subprocess.run(["git", "clone", "-q", str(root), str(empty)], check=True)
+    sh(empty, "dvc", "remote", "modify", "--local", "local", "url", str(tmp_path / "nothing-here"))
+    out = sh(empty, "dvc", "pull", check=False)
+    assert "failed to pull data from the cloud" in out and "Missing cache files" in out, out
 
 
 def test_snakemake_lint_is_clean():

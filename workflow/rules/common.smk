@@ -29,6 +29,33 @@ ENV = "../../envs/gesturegen.yaml"
 # and only tells the scheduler (and SLURM's --cpus-per-task) how many cores the job takes
 
 
+# SLURM resources per rule, in one place (a local run ignores them; a rule's threads become --cpus-per-task):
+# memory in MB and runtime in minutes, sized with room for the default demo on 2 cores; raise them for a real
+# dataset in your profile (`set-resources: {diffusion: {mem_mb: 32000, runtime: 720}}`). With compute.device
+# cuda[:N] the torch rules also ask for one GPU through the executor plugin's `gpu` resource (sbatch --gpus=1);
+# choose the model with `set-resources: {diffusion: {gpu_model: a100}}` (sbatch --gpus=a100:1).
+RESOURCES = {
+    "make_demo_data": {"mem_mb": 3000, "runtime": 30},
+    "convert_raw": {"mem_mb": 4000, "runtime": 60},
+    "build_windows": {"mem_mb": 6000, "runtime": 60},
+    "extract_features": {"mem_mb": 6000, "runtime": 120},
+    "train_fgd_encoder": {"mem_mb": 6000, "runtime": 120},
+    "train_sync_evaluator": {"mem_mb": 6000, "runtime": 120},
+    "train_oracles": {"mem_mb": 6000, "runtime": 120},
+    "evaluate_baselines": {"mem_mb": 6000, "runtime": 120},
+    "train_vqvae": {"mem_mb": 6000, "runtime": 240},
+    "extract_codes": {"mem_mb": 6000, "runtime": 60},
+    "diffusion": {"mem_mb": 6000, "runtime": 240},
+    "evaluate": {"mem_mb": 8000, "runtime": 240},
+    "render_videos": {"mem_mb": 6000, "runtime": 60},
+}
+TORCH_RULES = {"extract_features", "train_fgd_encoder", "train_sync_evaluator", "train_oracles", "evaluate_baselines",
+               "train_vqvae", "extract_codes", "diffusion", "evaluate", "render_videos"}
+if PARAMS.compute.device.startswith("cuda"):
+    for _name in TORCH_RULES:
+        RESOURCES[_name]["gpu"] = 1
+
+
 wildcard_constraints:
     dataset="|".join(sorted(PARAMS.data_sources)),
 

@@ -38,6 +38,8 @@ rule make_demo_data:
     params:
         seed=config["seed"],
         make_demo_data=config["make_demo_data"],
+    resources:
+        **RESOURCES["make_demo_data"],
     log:
         "logs/make_demo_data.log",
     conda:
@@ -69,6 +71,8 @@ rule convert_raw:
     params:
         convert_raw=config["convert_raw"],
         data_sources=lambda w: config["data_sources"][w.dataset],
+    resources:
+        **RESOURCES["convert_raw"],
     log:
         "logs/convert_raw/{dataset}.log",
     conda:
@@ -107,6 +111,8 @@ rule build_windows:
     params:
         build_windows=config["build_windows"],
         data_sources=lambda w: config["data_sources"][w.dataset],
+    resources:
+        **RESOURCES["build_windows"],
     log:
         "logs/build_windows/{dataset}.log",
     conda:

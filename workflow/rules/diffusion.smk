@@ -68,6 +68,8 @@ rule diffusion:
         compute=config["compute"],
         diffusion=config["diffusion"],
         evaluate_baselines=config["evaluate_baselines"],
+    resources:
+        **RESOURCES["diffusion"],
     log:
         "logs/diffusion/{dataset}-{part}.log",
     threads: PARAMS.compute.threads_for("diffusion")
@@ -158,6 +160,8 @@ rule evaluate:
         diffusion=config["diffusion"],
         evaluate=config["evaluate"],
         evaluate_baselines=config["evaluate_baselines"],
+    resources:
+        **RESOURCES["evaluate"],
     log:
         "logs/evaluate/{dataset}.log",
     threads: PARAMS.compute.threads_for("evaluate")

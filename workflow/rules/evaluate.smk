@@ -58,6 +58,8 @@ rule evaluate_baselines:
         seed=config["seed"],
         compute=config["compute"],
         evaluate_baselines=config["evaluate_baselines"],
+    resources:
+        **RESOURCES["evaluate_baselines"],
     log:
         "logs/evaluate_baselines/{dataset}.log",
     threads: PARAMS.compute.threads_for("evaluate_baselines")

@@ -49,6 +49,8 @@ rule train_sync_evaluator:
         seed=config["seed"],
         compute=config["compute"],
         train_sync_evaluator=config["train_sync_evaluator"],
+    resources:
+        **RESOURCES["train_sync_evaluator"],
     log:
         "logs/train_sync_evaluator/{dataset}.log",
     threads: PARAMS.compute.threads_for("train_sync_evaluator")
@@ -89,6 +91,8 @@ rule train_oracles:
         seed=config["seed"],
         compute=config["compute"],
         train_oracles=config["train_oracles"],
+    resources:
+        **RESOURCES["train_oracles"],
     log:
         "logs/train_oracles/{dataset}.log",
     threads: PARAMS.compute.threads_for("train_oracles")

@@ -29,6 +29,8 @@ rule extract_features:
         seed=config["seed"],
         compute=config["compute"],
         extract_features=config["extract_features"],
+    resources:
+        **RESOURCES["extract_features"],
     log:
         "logs/extract_features/{dataset}.log",
     threads: PARAMS.compute.threads_for("extract_features")
@@ -77,6 +79,8 @@ rule train_fgd_encoder:
         seed=config["seed"],
         compute=config["compute"],
         train_fgd_encoder=config["train_fgd_encoder"],
+    resources:
+        **RESOURCES["train_fgd_encoder"],
     log:
         "logs/train_fgd_encoder/{dataset}.log",
     threads: PARAMS.compute.threads_for("train_fgd_encoder")

@@ -83,6 +83,8 @@ rule render_videos:
         extract_features=config["extract_features"],
         diffusion=config["diffusion"],
         render_videos=config["render_videos"],
+    resources:
+        **RESOURCES["render_videos"],
     log:
         "logs/render_videos/{dataset}.log",
     threads: PARAMS.compute.threads_for("render_videos")

@@ -69,6 +69,8 @@ rule train_vqvae:
         compute=config["compute"],
         train_vqvae=config["train_vqvae"],
         evaluate_baselines=config["evaluate_baselines"],
+    resources:
+        **RESOURCES["train_vqvae"],
     log:
         "logs/train_vqvae/{dataset}-{part}.log",
     threads: PARAMS.compute.threads_for("train_vqvae")
@@ -125,6 +127,8 @@ rule extract_codes:
         seed=config["seed"],
         compute=config["compute"],
         extract_codes=config["extract_codes"],
+    resources:
+        **RESOURCES["extract_codes"],
     log:
         "logs/extract_codes/{dataset}-{part}.log",
     threads: PARAMS.compute.threads_for("extract_codes")
