@@ -31,8 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--dataset", default="demo")
     args = ap.parse_args(argv)
     from gesturegen.features.store import open_windows_and_features
-    from gesturegen.generate import frames_per_video
-    from gesturegen.style import VoiceError, VoiceIndex, voice_signature
+    from gesturegen.style import VoiceError, VoiceIndex, frames_per_video, voice_signature
 
     windows = ROOT / "results" / "build_windows" / args.dataset / "windows"
     features = ROOT / "results" / "extract_features" / args.dataset / "features"

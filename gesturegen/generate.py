@@ -193,20 +193,6 @@ def reference_styles(path: Path, parts, skeleton, mean_dir_vec: np.ndarray) -> l
     return [style_latents(part, window) for part in parts]
 
 
-def frames_per_video(table, frames: np.ndarray, n_frames: int) -> dict[str, np.ndarray]:
-    """Each training video's frame features (K, D), from non-overlapping windows of each clip (every frame of the
-    clips once, up to the windows' stride), in windows.csv order."""
-    out: dict[str, list[int]] = {}
-    for vid, clip, rows, starts in ((v, c, g["window"].to_numpy(), g["start_frame"].to_numpy())
-                                    for (v, c), g in table.groupby(["vid", "clip"], sort=False)):
-        keep, last = out.setdefault(str(vid), []), None
-        for r, st in sorted(zip(rows.tolist(), starts.tolist()), key=lambda x: x[1]):
-            if last is None or st >= last + n_frames:
-                keep.append(r)
-                last = st
-    return {vid: np.asarray(frames[np.sort(rows)]).reshape(-1, frames.shape[-1]) for vid, rows in out.items()}
-
-
 def voice_styles(rec: Recording, reference: Path, parts, audio_enc, windows: Path, features: Path, dataset: str, *,
                  fps: float, n_frames: int, n_seed: int) -> tuple[list[np.ndarray], dict]:
     """Per part the style latents for a speech reference (`--style REF.wav`): the training video whose voice is
@@ -217,7 +203,7 @@ def voice_styles(rec: Recording, reference: Path, parts, audio_enc, windows: Pat
     from gesturegen.features.common import FeatureError
     from gesturegen.features.store import open_features
     from gesturegen.generation import style_latents
-    from gesturegen.style import VoiceError, VoiceIndex, voice_signature
+    from gesturegen.style import VoiceError, VoiceIndex, frames_per_video, voice_signature
 
     try:        # the pair's checks without the checksum pass over every array: the two arrays read are verified below
         w = open_split(Path(windows) / "train", verify=False)

@@ -28,6 +28,19 @@ import numpy as np
 MIN_VOICED_FRAMES = 15          # one second of voiced speech at 15 fps
 
 
+def frames_per_video(table, frames: np.ndarray, n_frames: int) -> dict[str, np.ndarray]:
+    """Each video's frame features (K, D) from a split's windows.csv table and its (N, T, D) frame features: the
+    non-overlapping windows of each clip (every frame of the clips once, up to the windows' stride), in table order."""
+    out: dict[str, list[int]] = {}
+    for (vid, _), clip in table.sort_values("start_frame", kind="stable").groupby(["vid", "clip"], sort=False):
+        keep, last = out.setdefault(str(vid), []), None
+        for row, start in zip(clip["window"].tolist(), clip["start_frame"].tolist()):
+            if last is None or start >= last + n_frames:
+                keep.append(row)
+                last = start
+    return {vid: np.asarray(frames[np.sort(rows)]).reshape(-1, frames.shape[-1]) for vid, rows in out.items()}
+
+
 class VoiceError(ValueError):
     """A recording that gives no usable voice signature (too little voiced speech); the message says what to give."""
 
@@ -40,11 +53,11 @@ def _columns(names: Sequence[str]) -> dict | None:
     return {"mel": np.array(mel), "f0": list(names).index("f0_hz"), "voiced": list(names).index("voiced")}
 
 
-def signature_blocks(names: Sequence[str], frame_dim: int) -> list[slice]:
-    """The signature's blocks, each weighing equally in the distance."""
+def signature_blocks(names: Sequence[str], signature_dim: int) -> list[slice]:
+    """The blocks of a signature of `signature_dim` values, each weighing equally in the distance."""
     cols = _columns(names)
     if cols is None:
-        return [slice(0, 2 * frame_dim)]
+        return [slice(0, signature_dim)]
     n = len(cols["mel"])
     return [slice(0, n), slice(n, n + 2)]
 
@@ -107,8 +120,7 @@ class VoiceIndex:
         else:
             scale = s.std(0) if len(videos) > 1 else np.ones(s.shape[1])
         scale = np.where(scale > 1e-9, scale, 1.0)
-        dim = np.shape(next(iter(frames_per_video.values())))[-1]
-        return cls(tuple(videos), s, scale, tuple(signature_blocks(names, dim)))
+        return cls(tuple(videos), s, scale, tuple(signature_blocks(names, s.shape[1])))
 
     def distances(self, signature: np.ndarray) -> np.ndarray:
         """(V,) distance of each video's voice to the signature: the blocks' mean squared standardised differences,

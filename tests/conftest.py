@@ -92,13 +92,14 @@ def repo_root() -> Path:
     return ROOT
 
 
-def copy_repo(dest: Path) -> Path:
-    """The tracked + untracked-not-ignored files of this checkout, copied to dest (no .git, no results)."""
+def copy_repo(dest: Path, source: Path = ROOT) -> Path:
+    """The tracked + untracked-not-ignored files of a git checkout (this one by default), copied to dest (no .git,
+    no results)."""
     import subprocess
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, check=True,
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=source, check=True,
                            capture_output=True, text=True).stdout.split("\n")
     for f in filter(None, files):
-        src = ROOT / f
+        src = source / f
         if src.is_file():
             (dest / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / f)
