@@ -48,10 +48,27 @@ class ComputeParams:
     # per-stage exceptions to `threads` (stage name -> threads): Snakemake runs two 1-thread jobs side by side on
     # 2 cores (body and hand, or stages that do not depend on each other), which beats one 2-thread job after another
     stage_threads: dict[str, int] = field(default_factory=dict)
+    # the training stages that scale out (train_vqvae, diffusion) run Lightning DDP over devices × num_nodes
+    # processes (gloo on CPU, NCCL on CUDA), each with a share of the batch, so that the global batch is the same
+    # as one process's; the evaluator trainings (seconds to minutes) always use one device
+    devices: int = 1
+    num_nodes: int = 1
+    precision: Literal["32-true", "bf16-mixed", "16-mixed"] = "32-true"   # Lightning's precision
 
     def __post_init__(self) -> None:
         if not _DEVICE.match(self.device):
             raise ParamsError(f"compute.device: expected cpu, cuda, cuda:N or mps, got {self.device!r}")
+        if self.devices < 1 or self.num_nodes < 1:
+            raise ParamsError(f"compute.devices and compute.num_nodes: must be >= 1, got {self.devices} and "
+                              f"{self.num_nodes}")
+        if self.world_size > 1 and self.device == "mps":
+            raise ParamsError("compute.devices/num_nodes: DDP is not available on mps; set them to 1")
+        if self.world_size > 1 and re.match(r"^cuda:\d+$", self.device):
+            raise ParamsError(f"compute.device: {self.device!r} names one GPU but compute.devices is "
+                              f"{self.devices}; use `device: cuda` with devices > 1")
+        if self.precision == "16-mixed" and not self.device.startswith("cuda"):
+            raise ParamsError(f"compute.precision: 16-mixed needs a GPU (compute.device is {self.device!r}); "
+                              f"use 32-true or bf16-mixed")
         if self.threads < 1:
             raise ParamsError(f"compute.threads: must be >= 1, got {self.threads}")
         unknown = sorted(set(self.stage_threads) - set(COMPUTE_STAGES))
@@ -61,6 +78,21 @@ class ComputeParams:
         for stage, n in self.stage_threads.items():
             if n < 1:
                 raise ParamsError(f"compute.stage_threads.{stage}: must be >= 1, got {n}")
+
+    @property
+    def world_size(self) -> int:
+        """Training processes of a DDP stage: devices × num_nodes."""
+        return self.devices * self.num_nodes
+
+    def scale_out(self) -> dict:
+        """What a DDP training stage records beside use_compute's device and threads."""
+        return {"devices": self.devices, "num_nodes": self.num_nodes, "precision": self.precision}
+
+    def label(self) -> str:
+        """Where a training stage ran, for the `device` column of metrics.json: `cpu`, `cuda×4`, `cuda×8 bf16-mixed`
+        (× devices · nodes when more than one process; the precision when not 32-true)."""
+        out = self.device + (f"×{self.world_size}" if self.world_size > 1 else "")
+        return out + ("" if self.precision == "32-true" else f" {self.precision}")
 
     def threads_for(self, stage: str) -> int:
         """The torch/BLAS threads of `stage` (its stage_threads entry, else `threads`)."""

@@ -89,8 +89,9 @@ def split_references(w, k: int, seed: int, split: str) -> np.ndarray:
 
 def run(p: DiffusionParams, protocol: EvaluateBaselinesParams, compute: ComputeParams, seed: int, dataset: str,
         part: str, windows: Path, features: Path, codes_dir: Path, vqvae_dir: Path, encoder_dir: Path, out_dir: Path,
-        callbacks: tuple = ()) -> tuple[dict, dict]:
-    """Train into out_dir (outputs replaced only on success); returns (headline metrics, timings)."""
+        callbacks: tuple = ()) -> tuple[dict | None, dict | None]:
+    """Train into out_dir (outputs replaced only on success); returns (headline metrics, timings), or
+    (None, None) in a DDP rank other than 0."""
     import pytorch_lightning as pl
     import torch
     from torch.utils.data import DataLoader, TensorDataset
@@ -217,10 +218,16 @@ def run(p: DiffusionParams, protocol: EvaluateBaselinesParams, compute: ComputeP
     bs = min(m.batch_size, len(train_ds))
     if bs < 2:
         raise DiffusionStageError(f"{wt.path}: {len(train_ds)} train window(s); training needs at least 2")
-    train_loader = epoch_loader(train_ds, bs, seed)
+    try:
+        train_loader = epoch_loader(train_ds, bs, seed, compute.world_size)
+    except ValueError as e:
+        raise DiffusionStageError(f"params.yaml: diffusion.models.{dataset}.batch_size: {e}") from None
     val_ds = TensorDataset(*tensors(wv, fv, lat_v))
     val_loader = DataLoader(val_ds, batch_size=512, num_workers=0)
-    train_s = fit(system, train_loader, val_loader, m.epochs, resume_dir, compute.device, ckpt_path, callbacks)
+    train_s, rank_zero = fit(system, train_loader, val_loader, m.epochs, resume_dir, compute, ckpt_path,
+                             callbacks)
+    if not rank_zero:                      # DDP: the other ranks only train; rank 0 evaluates and writes
+        return None, None
     trained = len(train_loader) * bs * (m.epochs - done_epochs)
 
     model.load_state_dict(system.best_state)
@@ -231,7 +238,7 @@ def run(p: DiffusionParams, protocol: EvaluateBaselinesParams, compute: ComputeP
     # the same codes), and the size (train_vqvae's column); the history and the sampler's NFE are in report.json
     best = next(h for h in system.history if h["epoch"] == system.best_epoch)
     headline = {"val": {"fgd": {"part": round_sig(system.best_score)}, "loss": round_sig(best["val_loss"])},
-                "mparams": round(n_params / 1e6, 3), "device": compute.device}
+                "mparams": round(n_params / 1e6, 3), "device": compute.label()}
     vq_info = read_json(vqvae_dir / "config.json")
     info_out = {"dataset": dataset, "part": part, "skeleton": skeleton.name, "part_dims": dims.tolist(),
                 "n_frames": n_frames, "n_seed_frames": n_seed, "fps": wt.meta["fps"], "seed": seed,
@@ -251,7 +258,7 @@ def run(p: DiffusionParams, protocol: EvaluateBaselinesParams, compute: ComputeP
             "sampler": {**to_dict(p.sampler), "nfe": model.nfe(sampler)}, "history": system.history,
             "style_references": {"train_without": int((refs_t[:, 0] < 0).sum()),
                                  "val_without": int((refs_v < 0).sum()), "per_window": p.style_refs},
-            "resumed": ckpt_path is not None, "compute": machine})
+            "resumed": ckpt_path is not None, "compute": {**machine, **compute.scale_out()}})
         write_json(metrics_json, headline)
     shutil.rmtree(resume_dir, ignore_errors=True)
     return headline, {"train_seconds": round(train_s, 3),
@@ -274,6 +281,8 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params(args.params)
     metrics, timings = run(params.diffusion, params.evaluate_baselines, params.compute, params.seed, args.dataset,
                            args.part, args.windows, args.features, args.codes, args.vqvae, args.encoder, args.out_dir)
+    if metrics is None:                    # a DDP rank other than 0
+        return
     write_json(args.out_dir / "timings.json", timings)
     print(f"diffusion {args.dataset}-{args.part}: {timings['total_seconds']:.1f} s; {json.dumps(metrics)}")
 

@@ -87,8 +87,9 @@ def _vs_baselines(summary: pd.DataFrame, baselines: Path) -> dict:
 
 def run(p: TrainVQVAEParams, protocol: EvaluateBaselinesParams, compute: ComputeParams, seed: int, dataset: str,
         part: str, windows: Path, features: Path, encoder_dir: Path, out_dir: Path, sync_dir: Path | None = None,
-        oracles_dir: Path | None = None, baselines: Path | None = None, callbacks: tuple = ()) -> tuple[dict, dict]:
-    """Train into out_dir (outputs replaced only on success); returns (headline metrics, timings)."""
+        oracles_dir: Path | None = None, baselines: Path | None = None, callbacks: tuple = ()) -> tuple[dict | None, dict | None]:
+    """Train into out_dir (outputs replaced only on success); returns (headline metrics, timings), or
+    (None, None) in a DDP rank other than 0."""
     import pytorch_lightning as pl
     import torch
     from torch.utils.data import DataLoader, TensorDataset
@@ -201,9 +202,15 @@ def run(p: TrainVQVAEParams, protocol: EvaluateBaselinesParams, compute: Compute
     bs = min(m.batch_size, len(train_ds))
     if bs < 2:
         raise TrainVQVAEError(f"{wt.path}: {len(train_ds)} train window(s); training needs at least 2")
-    train_loader = epoch_loader(train_ds, bs, seed)
+    try:
+        train_loader = epoch_loader(train_ds, bs, seed, compute.world_size)
+    except ValueError as e:
+        raise TrainVQVAEError(f"params.yaml: train_vqvae.models.{dataset}.batch_size: {e}") from None
     val_loader = DataLoader(TensorDataset(*_tensors(wv, fv, xv, frames)), batch_size=256, num_workers=0)
-    train_s = fit(system, train_loader, val_loader, m.epochs, resume_dir, compute.device, ckpt_path, callbacks)
+    train_s, rank_zero = fit(system, train_loader, val_loader, m.epochs, resume_dir, compute, ckpt_path,
+                             callbacks)
+    if not rank_zero:                      # DDP: the other ranks only train; rank 0 evaluates and writes
+        return None, None
     trained_samples = len(train_loader) * bs * (m.epochs - done_epochs)
 
     # the selected weights, evaluated
@@ -259,7 +266,7 @@ def run(p: TrainVQVAEParams, protocol: EvaluateBaselinesParams, compute: Compute
                                                                  ("spk", "speaker_acc"))},
                 "r1a": retrieval.get("audio", {}).get("r1"), "r1t": retrieval.get("text", {}).get("r1"),
                 "perplexity": round(perplexity, 2), "dead": int((counts == 0).sum()),
-                "mparams": round(n_params["total"] / 1e6, 3), "device": compute.device}
+                "mparams": round(n_params["total"] / 1e6, 3), "device": compute.label()}
     info_out = {"dataset": dataset, "part": part, "skeleton": skeleton.name, "part_dims": dims.tolist(),
                 "n_frames": config.n_frames, "n_seed_frames": n_seed, "fps": wt.meta["fps"],
                 "contrastive": to_dict(cp), "features": {k: int(v) for k, v in fd.items()},
@@ -284,7 +291,7 @@ def run(p: TrainVQVAEParams, protocol: EvaluateBaselinesParams, compute: Compute
                   "used_codes_train": int((counts > 0).sum()), "retrieval_val": retrieval,
                   "summary": summary.to_dict(orient="records"),
                   "vs_baselines": _vs_baselines(summary, baselines) if baselines else None,
-                  "resumed": ckpt_path is not None, "compute": machine}
+                  "resumed": ckpt_path is not None, "compute": {**machine, **compute.scale_out()}}
         write_json(report_json, report)
         write_json(metrics_json, headline)
     shutil.rmtree(resume_dir, ignore_errors=True)
@@ -310,6 +317,8 @@ def main(argv: list[str] | None = None) -> None:
     metrics, timings = run(params.train_vqvae, params.evaluate_baselines, params.compute, params.seed, args.dataset,
                            args.part, args.windows, args.features, args.encoder, args.out_dir, sync_dir=args.sync,
                            oracles_dir=args.oracles, baselines=args.baselines)
+    if metrics is None:                    # a DDP rank other than 0
+        return
     write_json(args.out_dir / "timings.json", timings)
     print(f"train_vqvae {args.dataset}-{args.part}: {timings['total_seconds']:.1f} s; {json.dumps(metrics)}")
 

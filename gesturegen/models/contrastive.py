@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gesturegen.distributed import gather_rows
+
 MODES = ("none", "faithful", "infonce")
 TEXT_STEP, AUDIO_STEP, STYLE_STEPS = 0, 1, (2, 3)
 
@@ -163,6 +165,10 @@ class Contrastive(nn.Module):
         if z.shape[1] < 4:
             raise ValueError(f"contrastive learning needs 4 latent steps (text, audio, 2 x style), got {z.shape[1]}")
         audio, text = self.embed(audio_pooled, text_pooled, audio_frames, text_frames)
+        # under DDP every rank scores the whole batch (its negatives are the other ranks' windows too), as one
+        # process would; the gathered rows carry their gradient back to the rank that holds them
+        z, audio, text = (gather_rows(t, grad=True) for t in (z, audio, text))
+        video_ids = gather_rows(video_ids)
         if c.mode == "faithful":
             eye = torch.eye(z.shape[0], device=z.device)
             same = (video_ids[:, None] == video_ids[None, :]).to(z.dtype)

@@ -8,8 +8,9 @@ loss MSE(x, sg(x_q)) (no codebook loss: the EMA replaces it).
 Fixes over the original, each needed for exact resume and multi-GPU training:
 - the codebook, the EMA sums and counts and the init flag are **buffers**, saved in every checkpoint (the original
   kept them as plain attributes: a resumed run re-initialised its codebook from the first batch);
-- under DDP the batch statistics are summed over ranks and the init/reset vectors come from rank 0, so every rank
-  keeps the same codebook (the original let them drift apart);
+- under DDP the batch statistics are summed over ranks and the init/reset vectors are drawn from the rows of all
+  ranks in rank order, so every rank keeps the same codebook (the original let them drift apart), the one a single
+  process would keep with the concatenated batch;
 - the noise of the init/reset tiling is drawn from a generator seeded by (`seed`, update count), a buffer too, so a
   resumed run draws the same noise as an uninterrupted one.
 """
@@ -21,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gesturegen.distributed import gather_rows, sum_ranks
+
 
 @dataclass
 class Quantized:
@@ -28,11 +31,6 @@ class Quantized:
     indices: torch.Tensor      # (N,) int64
     commit: torch.Tensor       # scalar MSE(x, sg(x_q))
     perplexity: torch.Tensor   # scalar exp(entropy of this batch's code histogram)
-
-
-def _distributed() -> bool:
-    return torch.distributed.is_available() and torch.distributed.is_initialized() and \
-        torch.distributed.get_world_size() > 1
 
 
 class QuantizeEMAReset(nn.Module):
@@ -63,20 +61,9 @@ class QuantizeEMAReset(nn.Module):
         noise = torch.randn((n * repeats, c), generator=gen).to(x.device, x.dtype)
         return x.repeat(repeats, 1) + noise * (0.01 / c ** 0.5)
 
-    def _rank0(self, t: torch.Tensor) -> torch.Tensor:
-        if _distributed():
-            t = t.contiguous()
-            torch.distributed.broadcast(t, src=0)
-        return t
-
-    def _sum_ranks(self, t: torch.Tensor) -> torch.Tensor:
-        if _distributed():
-            torch.distributed.all_reduce(t)
-        return t
-
     @torch.no_grad()
     def _init(self, x: torch.Tensor) -> None:
-        rows = self._rank0(self._tile(x)[: self.codebook_size].clone())
+        rows = self._tile(gather_rows(x))[: self.codebook_size].clone()
         self.codebook.copy_(rows)
         self.code_sum.copy_(rows)
         # every code starts at the reset threshold (the original: 1.0 = its threshold): a code the first update does
@@ -87,9 +74,9 @@ class QuantizeEMAReset(nn.Module):
     @torch.no_grad()
     def _update(self, x: torch.Tensor, indices: torch.Tensor) -> None:
         onehot = F.one_hot(indices, self.codebook_size).to(x.dtype)         # (N, K)
-        code_sum = self._sum_ranks(onehot.t() @ x)                         # (K, C)
-        code_count = self._sum_ranks(onehot.sum(0))                        # (K,)
-        rand = self._rank0(self._tile(x)[: self.codebook_size].clone())
+        code_sum = sum_ranks(onehot.t() @ x)                         # (K, C)
+        code_count = sum_ranks(onehot.sum(0))                        # (K,)
+        rand = self._tile(gather_rows(x))[: self.codebook_size]
         self.code_sum.mul_(self.mu).add_(code_sum, alpha=1.0 - self.mu)
         self.code_count.mul_(self.mu).add_(code_count, alpha=1.0 - self.mu)
         alive = (self.code_count >= self.reset_below).unsqueeze(1).to(x.dtype)

@@ -27,6 +27,7 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
+from gesturegen.distributed import rank_world, sum_ranks
 from gesturegen.models.denoisers import MODALITIES, Conditions
 from gesturegen.models.latent_diffusion import LatentDiffusion
 from gesturegen.training import KeepsBest
@@ -65,7 +66,9 @@ class DiffusionSystem(KeepsBest, pl.LightningModule):
         self._sum, self._n, self._val_sum, self._val_n = 0.0, 0, 0.0, 0
 
     # --- one step ---
-    def _keep(self, b: int, has_style: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    def _keep(self, b: int, has_style: torch.Tensor, g: torch.Generator, n: int, share: slice) -> torch.Tensor:
+        """Which conditions each of the b samples keeps; the draws are made for the whole batch of n (all DDP
+        ranks) and this rank takes its `share`, so that DDP draws what one process would."""
         keep = torch.ones(b, len(MODALITIES), dtype=torch.bool)
         if self.dropout_mode == "faithful":
             r = float(torch.rand((), generator=g))
@@ -76,8 +79,8 @@ class DiffusionSystem(KeepsBest, pl.LightningModule):
                     break
         else:
             for j, m in enumerate(MODALITIES):
-                keep[:, j] &= torch.rand(b, generator=g) >= self.drop.get(m, 0.0)
-            keep &= (torch.rand(b, generator=g) >= self.drop_all)[:, None]
+                keep[:, j] &= torch.rand(n, generator=g)[share] >= self.drop.get(m, 0.0)
+            keep &= (torch.rand(n, generator=g)[share] >= self.drop_all)[:, None]
         keep[:, MODALITIES.index("style")] &= has_style.cpu()
         return keep
 
@@ -92,10 +95,12 @@ class DiffusionSystem(KeepsBest, pl.LightningModule):
         style = table[ref.clamp_min(0)] if table.numel() else \
             torch.zeros(b, m.config.denoiser.style_dim, device=z.device)
         cond = Conditions(a_frames, t_frames, a_pool, t_pool, seed, style)
-        keep = self._keep(b, has_style, g).to(z.device)
+        rank, world = (0, 1) if val else rank_world()     # DDP: this rank's share of the draws of the whole batch
+        n, share = b * world, slice(rank * b, (rank + 1) * b)
+        keep = self._keep(b, has_style, g, n, share).to(z.device)
         x0 = m.to_x0(z)
-        t = torch.randint(self.t_min, m.config.steps, (b,), generator=g).to(z.device)
-        noise = torch.randn(x0.shape, generator=g).to(z.device)
+        t = torch.randint(self.t_min, m.config.steps, (n,), generator=g)[share].to(z.device)
+        noise = torch.randn((n, *x0.shape[1:]), generator=g)[share].to(z.device)
         pred = m.net(m.schedule.q_sample(x0, t, noise), t, cond, keep)
         target = m.schedule.target(x0, noise, t)
         return F.mse_loss(pred, target) if self.loss_name == "l2" else F.smooth_l1_loss(pred, target)
@@ -137,6 +142,9 @@ class DiffusionSystem(KeepsBest, pl.LightningModule):
             self._val_sum, self._val_n = 0.0, 0
 
     def on_train_epoch_end(self) -> None:
+        if rank_world()[1] > 1:                         # DDP: the loss over every rank's share of the batches
+            packed = sum_ranks(torch.tensor([self._sum, self._n], dtype=torch.float64, device=self.device))
+            self._sum, self._n = float(packed[0]), int(packed[1])
         epoch = self.current_epoch + 1
         row = {"epoch": epoch, "train_loss": self._sum / max(self._n, 1),
                "val_loss": self._val_sum / self._val_n if self._val_n else None,

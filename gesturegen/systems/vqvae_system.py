@@ -15,7 +15,7 @@ kept (`best_state`).
 
 Exact resume: everything that changes during training is in the Lightning checkpoint (weights, quantizer buffers,
 optimizer, scheduler, loop counters, and here the history and the best weights); the data order of an epoch is a
-function of (seed, epoch) (EpochSampler) and the quantizer's reset noise of (seed, update count), so a run resumed
+function of (seed, epoch) (gesturegen.training.EpochSampler) and the quantizer's reset noise of (seed, update count), so a run resumed
 from an epoch-end checkpoint ends with the same weights as an uninterrupted one.
 """
 from __future__ import annotations
@@ -27,8 +27,8 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Sampler
 
+from gesturegen.distributed import rank_world, sum_ranks
 from gesturegen.models.contrastive import AUDIO_STEP, TEXT_STEP, Contrastive, ContrastiveConfig
 from gesturegen.models.vqvae import VQVAE, VQVAEConfig
 from gesturegen.training import KeepsBest
@@ -38,23 +38,6 @@ HISTORY_TERMS = ("loss", "recon", "commit", "text", "audio", "style")
 
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or inf; names the epoch and step."""
-
-
-class EpochSampler(Sampler[int]):
-    """A permutation of range(n) that depends only on (seed, epoch): Lightning calls set_epoch every epoch, so a
-    resumed run sees the same batches as an uninterrupted one."""
-
-    def __init__(self, n: int, seed: int):
-        self.n, self.seed, self.epoch = n, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self):
-        return iter(np.random.default_rng([self.seed, self.epoch]).permutation(self.n).tolist())
-
-    def __len__(self) -> int:
-        return self.n
 
 
 class VQVAESystem(KeepsBest, pl.LightningModule):
@@ -155,7 +138,23 @@ class VQVAESystem(KeepsBest, pl.LightningModule):
                     row[f"val_{name}_r1"] = r["r1"]
         self._val_row = row
 
+    def _sum_over_ranks(self) -> None:
+        """Under DDP: the epoch's sums, counts and code usage of all ranks (each saw its share of every batch; the
+        contrastive terms, computed on the gathered batch, are the same on every rank, as their skips)."""
+        world = rank_world()[1]
+        if world == 1:
+            return
+        packed = torch.tensor([*(self._sums[k] for k in HISTORY_TERMS), *(self._counts[k] for k in HISTORY_TERMS),
+                               self._skipped], dtype=torch.float64, device=self.device)
+        sum_ranks(packed)
+        n = len(HISTORY_TERMS)
+        self._sums = {k: float(packed[i]) for i, k in enumerate(HISTORY_TERMS)}
+        self._counts = {k: int(packed[n + i]) for i, k in enumerate(HISTORY_TERMS)}
+        self._skipped = round(float(packed[-1]) / world)
+        self._usage = sum_ranks(self._usage.to(self.device)).cpu()
+
     def on_train_epoch_end(self) -> None:
+        self._sum_over_ranks()
         row, self._val_row = self._val_row, {}
         epoch = self.current_epoch + 1
         usage = self._usage.double()

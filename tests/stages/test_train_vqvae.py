@@ -76,6 +76,30 @@ def test_outputs_model_and_metrics(trained):
     assert list(tsv["step"]) == [0, 1]
 
 
+def test_ddp_on_two_processes_writes_once_and_matches_one_process(world, trained, tmp_path):
+    """compute.devices 2: Lightning starts a second rank by running the stage's command line again; only rank 0
+    evaluates and writes, and the run ends where the one-process run ends (the same global batches)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, write_params
+    params = write_params(tmp_path / "p.yaml", {**TINY, "compute.devices": 2})
+    p = subprocess.run([sys.executable, "-m", "stages.train_vqvae", *_args(world, tmp_path / "ddp", params)],
+                       cwd=ROOT, capture_output=True, text=True, check=False)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert "Starting with 2 processes" in p.stdout + p.stderr
+    assert (p.stdout + p.stderr).count("train_vqvae demo-body: ") == 1          # rank 0's summary line only
+    out = tmp_path / "ddp"
+    m, m1 = read_json(out / "metrics.json"), read_json(trained / "metrics.json")
+    assert m["device"] == "cpu×2" and m1["device"] == "cpu"
+    assert read_json(out / "report.json")["compute"]["devices"] == 2
+    assert m["recon_l1"] == pytest.approx(m1["recon_l1"], rel=1e-3)
+    assert not (out / "resume").exists()
+    a, b = (load_file(str(d / "model/model.safetensors")) for d in (trained, out))
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], rtol=1e-3, atol=1e-4)
+
+
 class Kill(Exception):
     pass
 
@@ -106,6 +130,38 @@ def test_exact_resume_after_a_kill(world, trained, tmp_path):
         assert torch.equal(a[k], b[k]), k
     ha, hb = read_json(trained / "report.json")["history"], read_json(tmp_path / "b/report.json")["history"]
     assert ha == hb
+
+
+def test_a_damaged_checkpoint_is_refused_and_the_previous_epoch_resumed(world, trained, tmp_path, capsys):
+    """Killed after both epochs' checkpoints, the last one then damaged (truncated, as by a kill while it was
+    written): the rerun names it, keeps it aside, resumes from the epoch before, and ends with the uninterrupted
+    run's weights."""
+    import pytorch_lightning as pl
+
+    from gesturegen.config import load_params
+
+    class KillAtTheEnd(pl.Callback):
+        def on_train_end(self, trainer, module):
+            raise Kill("killed")
+
+    params = load_params(world / "params.yaml")
+    args = (params.train_vqvae, params.evaluate_baselines, params.compute, params.seed, "demo", "body",
+            world / "w/windows", world / "f/features", world / "encoder", tmp_path / "d")
+    with pytest.raises(Kill):
+        train_vqvae.run(*args, callbacks=(KillAtTheEnd(),))
+    resume = tmp_path / "d/resume"
+    assert sorted(f.name for f in resume.iterdir()) == ["last.ckpt", "prev.ckpt"]
+    data = (resume / "last.ckpt").read_bytes()
+    (resume / "last.ckpt").write_bytes(data[: len(data) // 2])
+    capsys.readouterr()
+    train_vqvae.run(*args)
+    out = capsys.readouterr().out
+    assert f"{resume / 'last.ckpt'} cannot be read (RuntimeError" in out and "kept as last.ckpt.damaged" in out
+    assert f"resuming from {resume / 'prev.ckpt'} (epoch 1 done)" in out
+    a = load_file(str(trained / "model/model.safetensors"))
+    b = load_file(str(tmp_path / "d/model/model.safetensors"))
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
 
 
 def test_a_resume_checkpoint_of_other_params_is_not_used(world, tmp_path, capsys):

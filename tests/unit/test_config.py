@@ -116,3 +116,24 @@ def test_a_gpu_asked_for_on_a_machine_without_one_is_refused_naming_the_param():
             use_compute("cuda:1", 1)
     finally:
         use_compute("cpu", threads)
+
+
+@pytest.mark.parametrize(("changes", "match"), [
+    ({"compute.devices": 0}, "compute.devices and compute.num_nodes: must be >= 1"),
+    ({"compute.device": "mps", "compute.devices": 2}, "DDP is not available on mps"),
+    ({"compute.device": "cuda:1", "compute.devices": 2}, "'cuda:1' names one GPU but compute.devices is 2"),
+    ({"compute.precision": "16-mixed"}, "16-mixed needs a GPU"),
+    ({"compute.precision": "fp8"}, "compute.precision"),
+])
+def test_training_scale_out_params_are_checked(tmp_path, changes, match):
+    with pytest.raises(ParamsError, match=match):
+        load_params(write_params(tmp_path / "p.yaml", changes))
+
+
+def test_the_device_column_names_processes_and_precision(tmp_path):
+    p = load_params(ROOT / "params.yaml").compute
+    assert (p.label(), p.world_size) == ("cpu", 1)
+    q = load_params(write_params(tmp_path / "p.yaml", {"compute.device": "cuda", "compute.devices": 4,
+                                                       "compute.num_nodes": 2, "compute.precision": "bf16-mixed"}))
+    assert (q.compute.label(), q.compute.world_size) == ("cuda×8 bf16-mixed", 8)
+    assert q.compute.scale_out() == {"devices": 4, "num_nodes": 2, "precision": "bf16-mixed"}

@@ -150,6 +150,7 @@ def test_the_dag_through_slurm_matches_the_local_run(tiny_repo, slurm_cluster, t
                 assert flat_ours[k] == pytest.approx(v, rel=1e-6, abs=1e-9), (f, k)
             else:
                 assert flat_ours[k] == v, (f, k)
+    _preempt_a_training_job(work, env, tmp_path)
     # compute.device cuda: the torch rules ask SLURM for a GPU through the plugin's `gpu` resource; this node has
     # none, so sbatch refuses the job at submission, and the log shows the request
     set_param(work, "compute.device", "cuda")
@@ -160,6 +161,16 @@ def test_the_dag_through_slurm_matches_the_local_run(tiny_repo, slurm_cluster, t
     assert run.returncode != 0 and "SLURM sbatch failed" in out, out[-4000:]
     call = re.search(r"sbatch --parsable .*", out).group(0)
     assert " --gpus=1" in call and "rule_extract_features" in call, call
+    # a partition SLURM does not know: refused at submission with sbatch's reason, no hang, the outputs kept
+    set_param(work, "compute.device", "cpu")
+    kept = _snapshot(work, "results/extract_features/demo/metrics.json")
+    run = subprocess.run(["timeout", "-s", "INT", "-k", "30", "300", sys.executable, "-m", "snakemake", "--cores",
+                          "all", "--profile", "slurm", "--default-resources", "slurm_partition=nosuch",
+                          "--forcerun", "extract_features", "--", "results/extract_features/demo/metrics.json"],
+                         cwd=work, env=env, capture_output=True, text=True, check=False)
+    out = run.stdout + run.stderr
+    assert run.returncode not in (0, 124) and "invalid partition specified: nosuch" in out.lower(), out[-4000:]
+    assert _snapshot(work, *kept) == kept
 
 
 KILL_HOOK = """
@@ -191,6 +202,59 @@ def _snapshot(root: Path, *paths: str) -> dict[str, bytes]:
 
 
 BW_OUTPUTS = ("results/build_windows/demo/windows", "results/build_windows/demo/metrics.json", "dvc.lock")
+
+
+SLOW_HOOK = """
+# Test-only: each optimiser step of the stage named in $GG_SLOW_STAGE waits $GG_SLOW_STEP_S seconds first, so that
+# a test can act while a tiny training runs (loaded through PYTHONPATH; the numbers do not change).
+import os, sys, time
+if os.environ.get("GG_SLOW_STAGE") and "stages." + os.environ["GG_SLOW_STAGE"] in sys.orig_argv:
+    import pytorch_lightning as pl
+    _step = pl.LightningModule.optimizer_step
+
+    def _slow_step(self, *args, **kwargs):
+        time.sleep(float(os.environ["GG_SLOW_STEP_S"]))
+        return _step(self, *args, **kwargs)
+    pl.LightningModule.optimizer_step = _slow_step
+"""
+
+
+def _preempt_a_training_job(work: Path, env: dict, tmp_path: Path) -> None:
+    """train_vqvae@demo-body again through --profile slurm; once its first epoch's checkpoint is written, a job of
+    the higher-tier partition `urgent` that needs every CPU preempts it (PreemptMode=REQUEUE, as on shared
+    clusters). SLURM requeues it (the profile's --requeue), the stage resumes from its last epoch-end checkpoint,
+    and the outputs are the bytes of the uninterrupted run."""
+    import time
+
+    out_dir = work / "results/train_vqvae/demo-body"
+    before = _snapshot(work, "results/train_vqvae/demo-body/model", "results/train_vqvae/demo-body/metrics.json")
+    hook = tmp_path / "slow_hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(SLOW_HOOK)
+    proc = subprocess.Popen(["timeout", "-s", "INT", "-k", "30", "900", sys.executable, "-m", "snakemake", "--cores",
+                             "all", "--profile", "slurm", "results/train_vqvae/demo-body/metrics.json",
+                             "--forcerun", "train_vqvae"], cwd=work, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, env={**env, "PYTHONPATH": str(hook),
+                                                           "GG_SLOW_STAGE": "train_vqvae", "GG_SLOW_STEP_S": "3"})
+    deadline = time.monotonic() + 600
+    while not (out_dir / "resume" / "last.ckpt").is_file():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0][-4000:]
+        time.sleep(0.2)
+    cpus = subprocess.run(["sinfo", "-h", "-o", "%c"], env=env, capture_output=True, text=True,
+                          check=True).stdout.split()[0]
+    subprocess.run(["sbatch", "-p", "urgent", "-c", cpus, "--mem", "100", "-o", "/dev/null", "--wrap", "sleep 1"],
+                   env=env, check=True, capture_output=True)
+    out = proc.communicate(timeout=900)[0]
+    assert proc.returncode == 0, out[-6000:]
+    job, = re.findall(r"has been submitted with SLURM jobid (\d+)", out)
+    states = re.findall(rf"^JobId={job} .*?JobState=(\w+)", (Path(env["GG_SLURM_DIR"]) / "log" /
+                                                            "jobcomp.txt").read_text(), flags=re.MULTILINE)
+    assert states == ["PREEMPTED", "COMPLETED"], states
+    log = (work / "logs/train_vqvae/demo-body.log").read_text()         # the requeued run's
+    assert re.search(r"train_vqvae demo-body: resuming from results/train_vqvae/demo-body/resume/last.ckpt "
+                     r"\(epoch \d done\)", log), log[-3000:]
+    assert json.loads((out_dir / "report.json").read_text())["resumed"] is True
+    assert _snapshot(work, *before) == before
 
 
 @pytest.mark.slow
@@ -357,6 +421,42 @@ def test_dvc_exp_run_set_param(tiny_repo):
     diff = sh(root, "dvc", "params", "diff")
     assert "render_videos.clips.val" in diff and "[0, 1]" in diff, diff
     assert re.search(r"results/render_videos/demo/metrics.json\s+videos\s+1\s+2", sh(root, "dvc", "metrics", "diff"))
+
+
+@pytest.mark.slow
+def test_a_sweep_queued_with_dvc_exp_run_queue_runs_with_dvc_queue_start(tiny_repo):
+    """`dvc exp run --queue -S ...` twice, then `dvc queue start`: each experiment runs in its own temporary
+    workspace, reruns only the stage its knob feeds, and lands in `dvc exp show`; the workspace is left as it was."""
+    import time
+
+    root = tiny_repo
+    sh(root, "dvc", "repro", "-q")
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "lock", "--allow-empty"],
+                   cwd=root, check=True)
+    params_before = (root / "params.yaml").read_text()
+    sweep = {"one": "render_videos.clips.val=[0]", "two": "render_videos.clips.val=[0,1]"}
+    for name, setting in sweep.items():
+        assert "Queued experiment" in sh(root, "dvc", "exp", "run", "--queue", "-S", setting, "-n", name)
+    sh(root, "dvc", "queue", "start", "-j", "1")
+    deadline = time.monotonic() + 900
+    while re.search(r"\b(Queued|Running)\b", status := sh(root, "dvc", "queue", "status")):
+        assert time.monotonic() < deadline, status
+        time.sleep(2)
+    assert all(re.search(rf"\b{name}\s+.*Success", status) for name in sweep), status
+    for name in sweep:
+        log = sh(root, "dvc", "queue", "logs", name)
+        assert re.findall(r"Running stage '([^']+)'", log) == ["render_videos@demo"], log[-3000:]
+    shown = {}
+    table = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json"], cwd=root, env=_env(),
+                           capture_output=True, text=True, check=True).stdout
+    for base in json.loads(table):
+        for exp in base.get("experiments") or []:
+            for rev in exp["revs"]:
+                shown[rev["name"]] = rev["data"]["metrics"]["results/render_videos/demo/metrics.json"]["data"]
+    assert {n: shown[n]["videos"] for n in sweep} == {"one": 1, "two": 2}, shown
+    assert (root / "params.yaml").read_text() == params_before
+    sh(root, "dvc", "queue", "stop")
 
 
 @pytest.mark.slow

@@ -32,8 +32,9 @@ ENV = "../../envs/gesturegen.yaml"
 # SLURM resources per rule, in one place (a local run ignores them; a rule's threads become --cpus-per-task):
 # memory in MB and runtime in minutes, sized with room for the default demo on 2 cores; raise them for a real
 # dataset in your profile (`set-resources: {diffusion: {mem_mb: 32000, runtime: 720}}`). With compute.device
-# cuda[:N] the torch rules also ask for one GPU through the executor plugin's `gpu` resource (sbatch --gpus=1);
-# choose the model with `set-resources: {diffusion: {gpu_model: a100}}` (sbatch --gpus=a100:1).
+# cuda[:N] the torch rules also ask for one GPU through the executor plugin's `gpu` resource (sbatch --gpus=1;
+# train_vqvae and diffusion: compute.devices GPUs, their DDP processes); choose the model with
+# `set-resources: {diffusion: {gpu_model: a100}}` (sbatch --gpus=a100:1).
 RESOURCES = {
     "make_demo_data": {"mem_mb": 3000, "runtime": 30},
     "convert_raw": {"mem_mb": 4000, "runtime": 60},
@@ -51,9 +52,10 @@ RESOURCES = {
 }
 TORCH_RULES = {"extract_features", "train_fgd_encoder", "train_sync_evaluator", "train_oracles", "evaluate_baselines",
                "train_vqvae", "extract_codes", "diffusion", "evaluate", "render_videos"}
+DDP_RULES = {"train_vqvae", "diffusion"}    # compute.devices processes (Lightning DDP) in one job
 if PARAMS.compute.device.startswith("cuda"):
     for _name in TORCH_RULES:
-        RESOURCES[_name]["gpu"] = 1
+        RESOURCES[_name]["gpu"] = PARAMS.compute.devices if _name in DDP_RULES else 1
 
 
 wildcard_constraints:
