@@ -104,30 +104,37 @@ class Kill(Exception):
     pass
 
 
+def _run_args(world, out) -> tuple:
+    """train_vqvae.run's positional arguments for the body on `world`, into `out`."""
+    from gesturegen.config import load_params
+    params = load_params(world / "params.yaml")
+    return (params.train_vqvae, params.evaluate_baselines, params.compute, params.seed, "demo", "body",
+            world / "w/windows", world / "f/features", world / "encoder", out)
+
+
+def _assert_same_weights(a_dir, b_dir) -> None:
+    a, b = (load_file(str(d / "model/model.safetensors")) for d in (a_dir, b_dir))
+    assert a.keys() == b.keys() and "quantizer.codebook" in a
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
 def test_exact_resume_after_a_kill(world, trained, tmp_path):
     """2 epochs straight == 1 epoch + kill + resume + 1 epoch: identical weights and codebook state."""
     import pytorch_lightning as pl
-
-    from gesturegen.config import load_params
 
     class Killer(pl.Callback):
         def on_train_epoch_start(self, trainer, module):
             if trainer.current_epoch == 1:          # epoch 1's checkpoint is on disk by now
                 raise Kill("killed")
 
-    params = load_params(world / "params.yaml")
-    args = (params.train_vqvae, params.evaluate_baselines, params.compute, params.seed, "demo", "body",
-            world / "w/windows", world / "f/features", world / "encoder", tmp_path / "b")
+    args = _run_args(world, tmp_path / "b")
     with pytest.raises(Kill):
         train_vqvae.run(*args, callbacks=(Killer(),))
     assert (tmp_path / "b/resume/last.ckpt").is_file() and not (tmp_path / "b/model").exists()
     train_vqvae.run(*args)
     assert read_json(tmp_path / "b/report.json")["resumed"] is True
-    a = load_file(str(trained / "model/model.safetensors"))
-    b = load_file(str(tmp_path / "b/model/model.safetensors"))
-    assert a.keys() == b.keys() and "quantizer.codebook" in a
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
+    _assert_same_weights(trained, tmp_path / "b")
     ha, hb = read_json(trained / "report.json")["history"], read_json(tmp_path / "b/report.json")["history"]
     assert ha == hb
 
@@ -138,15 +145,11 @@ def test_a_damaged_checkpoint_is_refused_and_the_previous_epoch_resumed(world, t
     run's weights."""
     import pytorch_lightning as pl
 
-    from gesturegen.config import load_params
-
     class KillAtTheEnd(pl.Callback):
         def on_train_end(self, trainer, module):
             raise Kill("killed")
 
-    params = load_params(world / "params.yaml")
-    args = (params.train_vqvae, params.evaluate_baselines, params.compute, params.seed, "demo", "body",
-            world / "w/windows", world / "f/features", world / "encoder", tmp_path / "d")
+    args = _run_args(world, tmp_path / "d")
     with pytest.raises(Kill):
         train_vqvae.run(*args, callbacks=(KillAtTheEnd(),))
     resume = tmp_path / "d/resume"
@@ -158,16 +161,12 @@ def test_a_damaged_checkpoint_is_refused_and_the_previous_epoch_resumed(world, t
     out = capsys.readouterr().out
     assert f"{resume / 'last.ckpt'} cannot be read (RuntimeError" in out and "kept as last.ckpt.damaged" in out
     assert f"resuming from {resume / 'prev.ckpt'} (epoch 1 done)" in out
-    a = load_file(str(trained / "model/model.safetensors"))
-    b = load_file(str(tmp_path / "d/model/model.safetensors"))
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
+    _assert_same_weights(trained, tmp_path / "d")
 
 
 def test_a_resume_checkpoint_of_other_params_is_not_used(world, tmp_path, capsys):
     import pytorch_lightning as pl
 
-    from gesturegen.config import load_params
     from tests.conftest import write_params
 
     class Killer(pl.Callback):
@@ -175,11 +174,8 @@ def test_a_resume_checkpoint_of_other_params_is_not_used(world, tmp_path, capsys
             if trainer.current_epoch == 1:
                 raise Kill("killed")
 
-    params = load_params(world / "params.yaml")
     with pytest.raises(Kill):
-        train_vqvae.run(params.train_vqvae, params.evaluate_baselines, params.compute, params.seed, "demo", "body",
-                        world / "w/windows", world / "f/features", world / "encoder", tmp_path / "c",
-                        callbacks=(Killer(),))
+        train_vqvae.run(*_run_args(world, tmp_path / "c"), callbacks=(Killer(),))
     other = write_params(tmp_path / "p.yaml", {**TINY, "train_vqvae.commit_weight": 0.002})
     train_vqvae.main(_args(world, tmp_path / "c", other))
     assert "written for other params or inputs; starting afresh" in capsys.readouterr().out
