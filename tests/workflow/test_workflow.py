@@ -171,6 +171,21 @@ def test_the_dag_through_slurm_matches_the_local_run(tiny_repo, slurm_cluster, t
     out = run.stdout + run.stderr
     assert run.returncode not in (0, 124) and "invalid partition specified: nosuch" in out.lower(), out[-4000:]
     assert _snapshot(work, *kept) == kept
+    # a job that fails on the node (killed as it swaps its outputs in): reported with SLURM's state and the log
+    # paths, the previous outputs kept byte for byte, and the next run plans it again
+    hook = tmp_path / "kill_hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(KILL_HOOK)
+    kept = _snapshot(work, "results/extract_features/demo/features", "results/extract_features/demo/metrics.json")
+    run = subprocess.run(["timeout", "-s", "INT", "-k", "30", "600", sys.executable, "-m", "snakemake", "--cores",
+                          "all", "--profile", "slurm", "--forcerun", "extract_features", "--",
+                          "results/extract_features/demo/metrics.json"], cwd=work, capture_output=True, text=True,
+                         check=False, env={**env, "PYTHONPATH": str(hook), "GG_KILL_STAGE": "extract_features"})
+    out = run.stdout + run.stderr
+    assert run.returncode not in (0, 124) and "SLURM status is: 'FAILED'" in out, out[-4000:]
+    assert "logs/extract_features/demo.log" in out and ".snakemake/slurm_logs/rule_extract_features" in out, out[-4000:]
+    assert _snapshot(work, *kept) == kept
+    assert "extract_features" in planned_rules(work)
 
 
 KILL_HOOK = """
