@@ -436,6 +436,16 @@ def test_dvc_exp_run_set_param(tiny_repo):
     diff = sh(root, "dvc", "params", "diff")
     assert "render_videos.clips.val" in diff and "[0, 1]" in diff, diff
     assert re.search(r"results/render_videos/demo/metrics.json\s+videos\s+1\s+2", sh(root, "dvc", "metrics", "diff"))
+    # the knob changed back: the earlier results come back from DVC's cache, nothing is recomputed (what the run cache
+    # would do, which is off for persistent outputs): git restores params.yaml, dvc.lock and the git-tracked
+    # metrics, `dvc checkout` the cached outputs
+    before = _snapshot(root, "results/render_videos/demo/videos")
+    subprocess.run(["git", "checkout", "HEAD", "--", "."], cwd=root, check=True)
+    sh(root, "dvc", "checkout", "-q")
+    assert "up to date" in sh(root, "dvc", "status")
+    assert not re.findall(r"Running stage", sh(root, "dvc", "repro"))
+    assert _snapshot(root, "results/render_videos/demo/videos") != before
+    assert len(list((root / "results/render_videos/demo/videos").iterdir())) == 1      # one clip again
 
 
 @pytest.mark.slow
