@@ -6,6 +6,8 @@
     gesturegen generate SPEECH.wav --out DIR (--transcript TXT | --words TSV)
                                       gestures for a recording with the trained models: motion.npz, motion.bvh,
                                       video.mp4 (with the speech)
+    gesturegen pull [-r REMOTE]       `dvc pull` that names the remote and what it lacks when it fails, then
+                                      `snakemake --touch` so that Snakemake adopts the pulled outputs
 """
 from __future__ import annotations
 
@@ -239,6 +241,53 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pull(args: argparse.Namespace) -> int:
+    """dvc pull from the default (or -r) remote. DVC's own failure message names neither the remote nor whether it
+    could be reached; this does, and lists what the remote lacks. After a pull, Snakemake adopts the outputs."""
+    import json
+    import os
+    import subprocess
+
+    from dvc.exceptions import NotDvcRepoError
+    from dvc.repo import Repo
+
+    try:
+        config = Repo(".").config
+    except NotDvcRepoError:
+        print(f"gesturegen pull: {Path.cwd()} is not a DVC repository; run it from the repository root",
+              file=sys.stderr)
+        return 2
+    name = args.remote or config["core"].get("remote")
+    if not name or name not in config["remote"]:
+        print(f"gesturegen pull: no remote {name!r} (configured: {sorted(config['remote']) or 'none'}); add one "
+              f"with `dvc remote add -d NAME URL`", file=sys.stderr)
+        return 2
+    url = str(config["remote"][name].get("url", ""))
+    if "://" not in url and not os.path.isdir(url):
+        print(f"gesturegen pull: remote '{name}' ({url}) cannot be reached: the folder does not exist. Push to it "
+              f"where the pipeline ran (`dvc push -r {name}`), mount it, or point it elsewhere "
+              f"(`dvc remote modify --local {name} url PATH`)", file=sys.stderr)
+        return 1
+    dvc = [sys.executable, "-m", "dvc"]
+    if subprocess.run([*dvc, "pull", "-r", name], check=False).returncode == 0:
+        if Path("workflow/Snakefile").is_file():
+            return subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", "--touch", "--quiet"],
+                                  check=False).returncode
+        return 0
+    st = subprocess.run([*dvc, "status", "--cloud", "-r", name, "--json"], capture_output=True, text=True,
+                        check=False)
+    try:
+        missing = sorted(k for k, v in json.loads(st.stdout or "{}").items() if v == "missing")
+    except json.JSONDecodeError:
+        missing = []
+    shown = "\n  ".join(missing[:20]) + (f"\n  ... and {len(missing) - 20} more" if len(missing) > 20 else "")
+    print(f"gesturegen pull: remote '{name}' ({url}) does not hold {len(missing)} of the tracked outputs"
+          + (f":\n  {shown}\n" if missing else " (see DVC's message above)\n")
+          + f"Push them where they were computed (`dvc push -r {name}`), or recompute them (`snakemake --cores all`)",
+          file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="gesturegen", description=__doc__.splitlines()[0])
     ap.add_argument("--version", action="version", version=f"gesturegen {__version__}")
@@ -283,6 +332,10 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--style-features", type=Path, help="for a .wav --style: extract_features' folder of the models' "
                                                        "run (default: results/extract_features/<dataset>/features)")
     g.set_defaults(func=_generate)
+    pu = sub.add_parser("pull", help="dvc pull, naming the remote and what it lacks on failure; then Snakemake adopts "
+                                     "the outputs")
+    pu.add_argument("-r", "--remote", help="the DVC remote (default: the repository's default remote)")
+    pu.set_defaults(func=_pull)
     args = ap.parse_args(argv)
     return args.func(args)
 

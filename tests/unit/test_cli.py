@@ -46,3 +46,38 @@ def test_plots_template_is_offline(tmp_path):
     assert "{plot_divs}" in html and "{scripts}" not in html          # DVC's CDN <script> tags have no place
     assert "window.vegaEmbed=" in html and "cdn.jsdelivr" not in html
     assert not re.search(r"<script[^>]*\bsrc\s*=", html, flags=re.IGNORECASE)     # nothing fetched from the network
+
+
+def test_pull_names_the_remote_and_what_it_lacks(tmp_path):
+    """`gesturegen pull` with the real DVC: an unreachable remote and an empty one are named with what to do (DVC's
+    own message names neither); after a push, the pull restores the file."""
+    import os
+    import shutil
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+
+    def run(*cmd):
+        return subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, check=False)
+    dvc = (sys.executable, "-m", "dvc")
+    pull = (sys.executable, "-m", "gesturegen.cli", "pull")
+    for cmd in (("git", "init", "-q"), (*dvc, "init", "-q")):
+        assert run(*cmd).returncode == 0
+    (repo / "a.txt").write_text("the data\n")
+    assert run(*dvc, "add", "-q", "a.txt").returncode == 0
+    assert run(*dvc, "remote", "add", "-d", "lab", str(tmp_path / "nowhere")).returncode == 0
+    p = run(*pull)
+    assert p.returncode == 1 and f"remote 'lab' ({tmp_path / 'nowhere'}) cannot be reached: the folder does not " \
+                                  f"exist" in p.stderr, p.stderr
+    (tmp_path / "nowhere").mkdir()                                      # reachable, empty
+    (repo / "a.txt").unlink()
+    shutil.rmtree(repo / ".dvc" / "cache")
+    p = run(*pull)
+    assert p.returncode == 1 and "remote 'lab'" in p.stderr and "does not hold 1 of the tracked outputs" in p.stderr \
+        and "\n  a.txt\n" in p.stderr and "dvc push -r lab" in p.stderr, p.stderr
+    (repo / "a.txt").write_text("the data\n")                           # computed again, pushed, pulled elsewhere
+    assert run(*dvc, "add", "-q", "a.txt").returncode == 0 and run(*dvc, "push", "-q").returncode == 0
+    (repo / "a.txt").unlink()
+    shutil.rmtree(repo / ".dvc" / "cache")
+    assert run(*pull).returncode == 0 and (repo / "a.txt").read_text() == "the data\n"
