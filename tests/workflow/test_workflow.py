@@ -52,6 +52,13 @@ def set_param(root: Path, dotted: str, value) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
+def commit_all(root: Path, message: str) -> None:
+    """git add -A and commit (an empty commit when an earlier test left nothing to commit)."""
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message, "--allow-empty"],
+                   cwd=root, check=True)
+
+
 @pytest.fixture(scope="module")
 def tiny_repo(tmp_path_factory) -> Path:
     root = copy_repo(tmp_path_factory.mktemp("wf") / "repo")
@@ -427,8 +434,7 @@ def test_snakemake_sees_a_file_replaced_inside_a_dataset_folder(tiny_repo, tmp_p
 def test_dvc_exp_run_set_param(tiny_repo):
     root = tiny_repo
     sh(root, "dvc", "repro", "-q")
-    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "lock"], cwd=root, check=True)
+    commit_all(root, "lock")
     # a knob of the last stage (one more video): only that stage runs (a build_windows knob reruns everything
     # downstream, checked with both tools in the first test of this file)
     out = sh(root, "dvc", "exp", "run", "-S", "render_videos.clips.val=[0,1]")
@@ -456,11 +462,9 @@ def test_a_sweep_queued_with_dvc_exp_run_queue_runs_with_dvc_queue_start(tiny_re
 
     root = tiny_repo
     sh(root, "dvc", "repro", "-q")
-    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "lock", "--allow-empty"],
-                   cwd=root, check=True)
+    commit_all(root, "lock")
     params_before = (root / "params.yaml").read_text()
-    sweep = {"one": "render_videos.clips.val=[0]", "two": "render_videos.clips.val=[0,1]"}
+    sweep = {"one": "render_videos.clips.val=[1]", "two": "render_videos.clips.val=[0,1]"}   # committed: [0]
     for name, setting in sweep.items():
         assert "Queued experiment" in sh(root, "dvc", "exp", "run", "--queue", "-S", setting, "-n", name)
     sh(root, "dvc", "queue", "start", "-j", "1")
@@ -490,8 +494,7 @@ def test_dvc_exp_run_diffusion_steps_reruns_only_the_diffusion_stages(tiny_repo)
     reruns the diffusion stages and what follows them only, and `dvc metrics diff` shows the change."""
     root = tiny_repo
     sh(root, "dvc", "repro", "-q")
-    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "lock"], cwd=root, check=True)
+    commit_all(root, "lock")
     out = sh(root, "dvc", "exp", "run", "-S", "diffusion.steps=1000")
     ran = sorted(re.findall(r"Running stage '([^']+)'", out))
     assert ran == ["diffusion@demo-body", "diffusion@demo-hand", "evaluate@demo", "render_videos@demo"], out
@@ -511,8 +514,7 @@ def test_push_in_one_clone_pull_in_another_recomputes_nothing(tiny_repo, tmp_pat
     adopts the pulled outputs with `--touch`. A clone whose remote is empty says what is missing."""
     root = tiny_repo
     sh(root, "dvc", "repro", "-q")
-    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "run"], cwd=root, check=True)
+    commit_all(root, "run")
     remote = root.parent / "gesturegen-dvc-remote"                     # .dvc/config's default: beside the repo
     shutil.rmtree(remote, ignore_errors=True)
     assert re.search(r"\d+ files? pushed", sh(root, "dvc", "push")) and remote.is_dir()
