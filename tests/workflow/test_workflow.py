@@ -59,6 +59,23 @@ def commit_all(root: Path, message: str) -> None:
                    cwd=root, check=True)
 
 
+def slurm_snakemake(work: Path, env: dict, seconds: int, *args: str) -> tuple[int, str]:
+    """`snakemake --cores all --profile slurm ARGS` in `work`, stopped with SIGINT (which cancels its SLURM jobs)
+    after `seconds`; (exit code, stdout + stderr)."""
+    run = subprocess.run(["timeout", "-s", "INT", "-k", "30", str(seconds), sys.executable, "-m", "snakemake",
+                          "--cores", "all", "--profile", "slurm", *args], cwd=work, env=env, capture_output=True,
+                         text=True, check=False)
+    return run.returncode, run.stdout + run.stderr
+
+
+def hook_dir(tmp_path: Path, name: str, code: str) -> Path:
+    """A folder holding `code` as sitecustomize.py: put it on PYTHONPATH and every Python process of a run loads it."""
+    hook = tmp_path / name
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(code)
+    return hook
+
+
 @pytest.fixture(scope="module")
 def tiny_repo(tmp_path_factory) -> Path:
     root = copy_repo(tmp_path_factory.mktemp("wf") / "repo")
@@ -133,11 +150,8 @@ def test_the_dag_through_slurm_matches_the_local_run(tiny_repo, slurm_cluster, t
     env = {**_env(), **slurm_cluster, "XDG_CONFIG_HOME": str(profiles)}
     env["PATH"] = f"{Path(slurm_cluster['GG_SLURM_DIR']) / 'shim'}{os.pathsep}{_env()['PATH']}"   # srun shim, then BIN
     subprocess.run(["bash", "envs/slurm_profile.sh"], cwd=work, env=env, check=True, capture_output=True)
-    run = subprocess.run(["timeout", "-s", "INT", "-k", "30", "1500", sys.executable, "-m", "snakemake", "--cores",
-                          "all", "--profile", "slurm"], cwd=work, env=env, capture_output=True, text=True,
-                         check=False)
-    out = run.stdout + run.stderr
-    assert run.returncode == 0, out[-6000:]
+    rc, out = slurm_snakemake(work, env, 1500)
+    assert rc == 0, out[-6000:]
     jobs = re.findall(r"has been submitted with SLURM jobid (\d+)", out)
     ran = [r for r in re.findall(r"^(?:local)?rule (\w+):", out, flags=re.MULTILINE) if r != "all"]
     assert len(jobs) == len(ran) >= 15, (jobs, ran)
@@ -161,35 +175,24 @@ def test_the_dag_through_slurm_matches_the_local_run(tiny_repo, slurm_cluster, t
     # compute.device cuda: the torch rules ask SLURM for a GPU through the plugin's `gpu` resource; this node has
     # none, so sbatch refuses the job at submission, and the log shows the request
     set_param(work, "compute.device", "cuda")
-    run = subprocess.run(["timeout", "-s", "INT", "-k", "30", "300", sys.executable, "-m", "snakemake", "--cores",
-                          "all", "--profile", "slurm", "results/extract_features/demo/metrics.json"], cwd=work,
-                         env=env, capture_output=True, text=True, check=False)
-    out = run.stdout + run.stderr
-    assert run.returncode != 0 and "SLURM sbatch failed" in out, out[-4000:]
+    rc, out = slurm_snakemake(work, env, 300, "results/extract_features/demo/metrics.json")
+    assert rc != 0 and "SLURM sbatch failed" in out, out[-4000:]
     call = re.search(r"sbatch --parsable .*", out).group(0)
     assert " --gpus=1" in call and "rule_extract_features" in call, call
     # a partition SLURM does not know: refused at submission with sbatch's reason, no hang, the outputs kept
     set_param(work, "compute.device", "cpu")
     kept = _snapshot(work, "results/extract_features/demo/metrics.json")
-    run = subprocess.run(["timeout", "-s", "INT", "-k", "30", "300", sys.executable, "-m", "snakemake", "--cores",
-                          "all", "--profile", "slurm", "--default-resources", "slurm_partition=nosuch",
-                          "--forcerun", "extract_features", "--", "results/extract_features/demo/metrics.json"],
-                         cwd=work, env=env, capture_output=True, text=True, check=False)
-    out = run.stdout + run.stderr
-    assert run.returncode not in (0, 124) and "invalid partition specified: nosuch" in out.lower(), out[-4000:]
+    rc, out = slurm_snakemake(work, env, 300, "--default-resources", "slurm_partition=nosuch", "--forcerun",
+                              "extract_features", "--", "results/extract_features/demo/metrics.json")
+    assert rc not in (0, 124) and "invalid partition specified: nosuch" in out.lower(), out[-4000:]
     assert _snapshot(work, *kept) == kept
     # a job that fails on the node (killed as it swaps its outputs in): reported with SLURM's state and the log
     # paths, the previous outputs kept byte for byte, and the next run plans it again
-    hook = tmp_path / "kill_hook"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(KILL_HOOK)
+    hook = hook_dir(tmp_path, "kill_hook", KILL_HOOK)
     kept = _snapshot(work, "results/extract_features/demo/features", "results/extract_features/demo/metrics.json")
-    run = subprocess.run(["timeout", "-s", "INT", "-k", "30", "600", sys.executable, "-m", "snakemake", "--cores",
-                          "all", "--profile", "slurm", "--forcerun", "extract_features", "--",
-                          "results/extract_features/demo/metrics.json"], cwd=work, capture_output=True, text=True,
-                         check=False, env={**env, "PYTHONPATH": str(hook), "GG_KILL_STAGE": "extract_features"})
-    out = run.stdout + run.stderr
-    assert run.returncode not in (0, 124) and "SLURM status is: 'FAILED'" in out, out[-4000:]
+    rc, out = slurm_snakemake(work, {**env, "PYTHONPATH": str(hook), "GG_KILL_STAGE": "extract_features"}, 600,
+                              "--forcerun", "extract_features", "--", "results/extract_features/demo/metrics.json")
+    assert rc not in (0, 124) and "SLURM status is: 'FAILED'" in out, out[-4000:]
     assert "logs/extract_features/demo.log" in out and ".snakemake/slurm_logs/rule_extract_features" in out, out[-4000:]
     assert _snapshot(work, *kept) == kept
     assert "extract_features" in planned_rules(work)
@@ -250,9 +253,7 @@ def _preempt_a_training_job(work: Path, env: dict, tmp_path: Path) -> None:
 
     out_dir = work / "results/train_vqvae/demo-body"
     before = _snapshot(work, "results/train_vqvae/demo-body/model", "results/train_vqvae/demo-body/metrics.json")
-    hook = tmp_path / "slow_hook"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(SLOW_HOOK)
+    hook = hook_dir(tmp_path, "slow_hook", SLOW_HOOK)
     proc = subprocess.Popen(["timeout", "-s", "INT", "-k", "30", "900", sys.executable, "-m", "snakemake", "--cores",
                              "all", "--profile", "slurm", "results/train_vqvae/demo-body/metrics.json",
                              "--forcerun", "train_vqvae"], cwd=work, text=True, stdout=subprocess.PIPE,
@@ -299,9 +300,7 @@ def test_a_failed_run_destroys_nothing(tiny_repo, tmp_path):
 
         # a real change of a knob, and the stage killed (SIGKILL) after writing its outputs, before the swap
         (root / "params.yaml").write_text(params.replace("  stride: 10\n", "  stride: 11\n"))
-        hook = tmp_path / "hook"
-        hook.mkdir()
-        (hook / "sitecustomize.py").write_text(KILL_HOOK)
+        hook = hook_dir(tmp_path, "hook", KILL_HOOK)
         env = {**_env(), "PYTHONPATH": str(hook), "GG_KILL_STAGE": "build_windows"}
         for cmd in (["dvc", "repro", "build_windows@demo"],
                     ["snakemake", "--cores", "1", "results/build_windows/demo/metrics.json"]):
