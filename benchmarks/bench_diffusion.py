@@ -2,7 +2,7 @@
 window at a time, and training samples/s, for our default denoiser and sampler against the faithful configuration
 (the original's UNet and its 99-step sampler with lerp "guidance", 198 network evaluations per window).
 
-    python benchmarks/bench_diffusion.py [--threads 2] [--seconds 60] [--quick]
+    python benchmarks/bench_diffusion.py [--threads 2] [--seconds 60] [--quick] [--device cuda]
 
 Each configuration runs in a fresh subprocess (its peak resident memory, from getrusage, is its own). Generation is
 body + hand, features given (the features of 60 s of speech are extracted once, in extract_features' time): 30
@@ -63,7 +63,8 @@ def _setup(dataset: str, faithful: bool):
     return models, sampler
 
 
-def run_one(dataset: str, faithful: bool, seconds: float, train_steps: int, threads: int) -> dict:
+def run_one(dataset: str, faithful: bool, seconds: float, train_steps: int, threads: int,
+            device: str = "cpu") -> dict:
     import torch
 
     from gesturegen.models.denoisers import Conditions
@@ -71,6 +72,12 @@ def run_one(dataset: str, faithful: bool, seconds: float, train_steps: int, thre
 
     torch.set_num_threads(threads)
     models, sampler = _setup(dataset, faithful)
+    models = [(ld.to(device), vq.to(device)) for ld, vq in models]
+    cuda = device.startswith("cuda")
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize()
     n = int(round(seconds / 2.0))
     g = torch.Generator().manual_seed(0)
 
@@ -78,42 +85,50 @@ def run_one(dataset: str, faithful: bool, seconds: float, train_steps: int, thre
         c = ld.config.denoiser
         return Conditions(torch.randn(b, 34, 68, generator=g), torch.randn(b, 34, 384, generator=g),
                           torch.randn(b, 136, generator=g), torch.randn(b, 384, generator=g),
-                          torch.randn(b, c.seed_dim, generator=g), torch.randn(b, c.style_dim, generator=g))
+                          torch.randn(b, c.seed_dim, generator=g),
+                          torch.randn(b, c.style_dim, generator=g)).to(device)
 
     conds = [cond(n, ld) for ld, _ in models]
     out = {"nfe": models[0][0].nfe(sampler), "windows": n,
            "parameters_m": round(sum(ld.parameter_count() for ld, _ in models) / 1e6, 2)}
     with torch.no_grad():
         for (ld, vq), c in zip(models, conds):       # warm-up
-            decode(vq, ld.generate(c.slice(0, 1), null_keep(1), sampler, generator=g))
+            decode(vq, ld.generate(c.slice(0, 1), null_keep(1, device=device), sampler, generator=g))
+        sync()
         t0 = time.perf_counter()
         for (ld, vq), c in zip(models, conds):
-            decode(vq, ld.generate(c, null_keep(n), sampler, generator=g))
+            decode(vq, ld.generate(c, null_keep(n, device=device), sampler, generator=g))
+        sync()
         out["rtf_batched"] = (time.perf_counter() - t0) / seconds
         t0 = time.perf_counter()
         for i in range(n):
             for (ld, vq), c in zip(models, conds):
-                decode(vq, ld.generate(c.slice(i, i + 1), null_keep(1), sampler, generator=g))
+                decode(vq, ld.generate(c.slice(i, i + 1), null_keep(1, device=device), sampler, generator=g))
+        sync()
         out["rtf_window"] = (time.perf_counter() - t0) / seconds
     ld = models[0][0].train()
     opt = torch.optim.AdamW([p for p in ld.net.parameters() if p.requires_grad], lr=1e-4)
     b = 32
     c = cond(b, ld)
-    keep = null_keep(b)
+    keep = null_keep(b, device=device)
     dc = ld.config.denoiser
     for i in range(train_steps + 2):
         if i == 2:
+            sync()
             t0 = time.perf_counter()
-        x0 = torch.randn(b, dc.n_latent, dc.code_dim, generator=g)
-        t = torch.randint(0, ld.config.steps, (b,), generator=g)
-        noise = torch.randn(x0.shape, generator=g)
+        x0 = torch.randn(b, dc.n_latent, dc.code_dim, generator=g).to(device)
+        t = torch.randint(0, ld.config.steps, (b,), generator=g).to(device)
+        noise = torch.randn(x0.shape, generator=g).to(device)
         loss = torch.nn.functional.mse_loss(ld.net(ld.schedule.q_sample(x0, t, noise), t, c, keep),
                                             ld.schedule.target(x0, noise, t))
         opt.zero_grad()
         loss.backward()
         opt.step()
+    sync()
     out["train_samples_s"] = b * train_steps / (time.perf_counter() - t0)
-    out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # peak resident memory on a CPU; on a GPU the peak of torch's GPU allocations
+    out["peak_mb"] = (torch.cuda.max_memory_allocated() / 2 ** 20 if cuda else
+                      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return out
 
 
@@ -123,11 +138,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--train-steps", type=int, default=10)
     ap.add_argument("--quick", action="store_true", help="demo only, 10 s of speech, 3 training steps")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (the threads still set torch's CPU pool)")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.one:
         dataset, faithful = args.one.split(":")
-        print(json.dumps(run_one(dataset, faithful == "faithful", args.seconds, args.train_steps, args.threads)))
+        print(json.dumps(run_one(dataset, faithful == "faithful", args.seconds, args.train_steps, args.threads,
+                                 args.device)))
         return
     seconds, steps = (10.0, 3) if args.quick else (args.seconds, args.train_steps)
     jobs = [("demo", "ours"), ("demo", "faithful")] + ([] if args.quick else [("ted_expressive", "ours")])
@@ -135,7 +152,8 @@ def main(argv: list[str] | None = None) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     for dataset, kind in jobs:
         res = subprocess.run([sys.executable, __file__, "--one", f"{dataset}:{kind}", "--seconds", str(seconds),
-                              "--train-steps", str(steps), "--threads", str(args.threads)], env=env, check=True,
+                              "--train-steps", str(steps), "--threads", str(args.threads), "--device", args.device],
+                             env=env, check=True,
                              capture_output=True, text=True)
         r = json.loads(res.stdout.strip().splitlines()[-1])
         label = f"{'faithful (UNet, ddpm_lerp)' if kind == 'faithful' else 'ours (default sampler)'}: {dataset}"
@@ -143,9 +161,10 @@ def main(argv: list[str] | None = None) -> None:
                      f"{r['rtf_window']:.4f}", f"{r['train_samples_s']:.1f}", f"{r['peak_mb']:.0f}"))
     rows.append(("the original LDMC (perf-floors.md)", "198", "11.36 / part", f"{ORIGINAL_RTF['batched']}",
                  f"{ORIGINAL_RTF['per window']}", f"{ORIGINAL_TRAIN}", "-"))
-    print(f"Generation of {seconds:.0f} s of speech (body + hand, features given) and training, {args.threads} threads")
+    where = f"{args.threads} threads" if args.device == "cpu" else f"{args.device}, {args.threads} CPU threads"
+    print(f"Generation of {seconds:.0f} s of speech (body + hand, features given) and training, {where}")
     print_table(("configuration", "NFE/window", "params (M)", "RTF batched", "RTF per window", "train samples/s",
-                 "peak MB"), rows)
+                 "peak MB" if args.device == "cpu" else "peak GPU MB"), rows)
 
 
 if __name__ == "__main__":

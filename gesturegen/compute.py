@@ -26,6 +26,8 @@ def use_compute(device: str, threads: int) -> dict[str, Any]:
     from threadpoolctl import threadpool_info, threadpool_limits
 
     threadpool_limits(limits=threads)  # the BLAS/OpenMP pools already loaded (numpy, scipy, torch)
+    if device.startswith("cuda"):          # cuBLAS's deterministic mode (Lightning's deterministic training)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     import torch
 
     torch.set_num_threads(threads)

@@ -75,8 +75,11 @@ def generate_part(model: LatentDiffusion, vqvae, inputs: WindowInputs, ref_laten
         cond, has_style = window_conditions(model, inputs, ref_latents, rows)
         keep = null_keep(len(cond), tuple(drop))
         keep[:, MODALITIES.index("style")] &= torch.as_tensor(has_style)
-        z = model.generate(cond, keep, sampler, generator=g, use_ema=use_ema)
-        out.append(decode(vqvae, z, quantize=quantize).numpy())
+        # the network on its device (a GPU while a stage trains there); the noise from the CPU generator `g`
+        dev = next(model.parameters()).device
+        z = model.generate(cond.to(dev), keep.to(dev), sampler, generator=g, use_ema=use_ema)
+        vq_dev = next(vqvae.parameters()).device
+        out.append(decode(vqvae, z.to(vq_dev), quantize=quantize).cpu().numpy())
     c = vqvae.config
     return np.concatenate(out) if out else np.zeros((0, c.n_frames, c.out_dim), np.float32)
 

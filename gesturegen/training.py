@@ -216,7 +216,10 @@ def fit(system, train_loader, val_loader, max_epochs: int, resume_dir: Path, com
                          save_on_train_epoch_end=True, enable_version_counter=False)
     trainer = pl.Trainer(accelerator=accelerator, devices=devices, num_nodes=compute.num_nodes, strategy=strategy,
                          precision=compute.precision, plugins=[environment],
-                         use_distributed_sampler=False, max_epochs=max_epochs, deterministic=True,
+                         use_distributed_sampler=False, max_epochs=max_epochs,
+                         # on a GPU some kernels (the UNet's linear upsampling backward) have no deterministic
+                         # version: warn there rather than refuse to train
+                         deterministic=True if accelerator == "cpu" else "warn",
                          logger=False, callbacks=[saver, *callbacks], num_sanity_val_steps=0,
                          enable_progress_bar=True, enable_model_summary=False, default_root_dir=resume_dir)
     t0 = time.perf_counter()

@@ -181,6 +181,13 @@ def _guided(net: Denoiser, x: torch.Tensor, t: torch.Tensor, keep: torch.Tensor,
     return pred
 
 
+def _randn(shape, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    """Standard normal noise drawn on the generator's device (a CPU generator by default) and moved to `device`:
+    the same noise, so the same samples up to rounding, whichever device the network runs on."""
+    src = generator.device if generator is not None else device
+    return torch.randn(shape, generator=generator, device=src).to(device)
+
+
 @torch.no_grad()
 def sample(net: Denoiser, schedule: Schedule, keep: torch.Tensor, shape: tuple[int, ...], cfg: SamplerConfig,
            modalities: Sequence[str], generator: torch.Generator | None = None,
@@ -189,7 +196,7 @@ def sample(net: Denoiser, schedule: Schedule, keep: torch.Tensor, shape: tuple[i
     sample and modality is `keep` (B, M) bool; the network closes over the condition tensors."""
     check_sampler(cfg, schedule.steps, modalities)
     device = keep.device
-    x = noise if noise is not None else torch.randn(shape, generator=generator, device=device)
+    x = noise if noise is not None else _randn(shape, generator, device)
     b = x.shape[0]
     if cfg.name == "ddpm_lerp":
         none = torch.zeros_like(keep)
@@ -202,7 +209,7 @@ def sample(net: Denoiser, schedule: Schedule, keep: torch.Tensor, shape: tuple[i
             beta, alpha, abar = (float(v[i]) for v in (schedule.betas, schedule.alphas, schedule.alphas_cumprod))
             x = (x - beta / math.sqrt(1 - abar) * eps) / math.sqrt(alpha)
             if i > 1:
-                x = x + math.sqrt(beta) * torch.randn(x.shape, generator=generator, device=device)
+                x = x + math.sqrt(beta) * _randn(x.shape, generator, device)
         return x
     sched = _diffusers_scheduler(cfg, schedule)
     for ts in sched.timesteps:

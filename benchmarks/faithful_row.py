@@ -1,0 +1,379 @@
+"""The faithful configuration's row of `evaluate` (issue 9): LDMC's own diffusion (ldmc-spec §6: its UNet over the
+latent steps as channels, the ε objective with t = 0 never trained, one condition-dropout draw per batch, the seed-pose
+encoder never optimised, no style, AdamW 2e-4 at batch 32 with the LR halved at 20/40/60/80 % of the epochs, its
+99-step DDPM sampler with lerp(0.5) "guidance", the raw weights (not the EMA) and the nearest codes), trained on the
+same latents as our model and scored with the v2 protocol beside it.
+
+    python benchmarks/faithful_row.py export --out faithful_bundle          # from the DAG's outputs
+    python benchmarks/faithful_row.py train --bundle faithful_bundle --out faithful_out --device cuda
+    python benchmarks/faithful_row.py score --samples faithful_out --out docs/faithful_row
+
+Three steps, so that the expensive one runs where a GPU is: `export` writes what the faithful model trains and
+samples from (per split the pooled speech and text, the seed poses, and for train the body and hand latents of
+extract_codes; about 55 MB); `train` needs nothing else (no DAG outputs, no VQ-VAE: the UNet takes the pooled
+features only) and writes the sampled latents of val and test for every run seed of `evaluate.seeds`, with the
+training history and the times; `score` decodes them through the DAG's VQ-VAEs (nearest codes) and scores the whole
+body with the v2 protocol exactly as `evaluate` scores its rows (its run seeds, partitions and scorers), then prints
+the faithful row beside `evaluate`'s model, ground-truth and mean-pose rows.
+
+On 2 CPU cores the sampler alone (RTF ~3) needs hours per seed; on one GPU the whole `train` step takes minutes.
+The checkpoint kept is the last epoch (no val FGD during training: the original kept the best val FGD of every
+epoch, which costs a full 198-evaluation sampling pass per epoch).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+PARTS = ("body", "hand")
+SPLITS = ("val", "test")
+# ldmc-spec §6: the original's diffusion recipe (epochs are a flag: 500 on TED Expressive)
+FAITHFUL = {"denoiser": "unet", "objective": "eps", "schedule": "linear", "steps": 100, "loss": "l1_smooth",
+            "t_min": 1, "train_seed_encoder": False, "condition_dropout": "faithful", "lr": 2e-4,
+            "betas": (0.9, 0.99), "weight_decay": 0.0, "batch_size": 32, "milestones": (0.2, 0.4, 0.6, 0.8),
+            "gamma": 0.5, "ema_decay": 0.995, "ema_start": 2000, "ema_warmup": False, "use_ema": False,
+            "quantize": True, "latent_scale": "none", "sampler": "ddpm_lerp", "sampler_steps": 99,
+            "unet_time_dim": 1536}
+
+
+def _paths(dataset: str) -> dict:
+    r = ROOT / "results"
+    return {"windows": r / f"build_windows/{dataset}/windows", "features": r / f"extract_features/{dataset}/features",
+            "codes": {p: r / f"extract_codes/{dataset}-{p}/codes" for p in PARTS},
+            "vqvae": {p: r / f"train_vqvae/{dataset}-{p}/model" for p in PARTS},
+            "encoder": r / f"train_fgd_encoder/{dataset}/encoder", "sync": r / f"train_sync_evaluator/{dataset}/evaluator",
+            "oracles": r / f"train_oracles/{dataset}/oracles", "evaluate": r / f"evaluate/{dataset}/summary.csv"}
+
+
+def noise_seed(seed: int, run_seed: int, split: str, part: str) -> int:
+    """The noise of one part, split and run seed: `evaluate`'s."""
+    return zlib.crc32(f"{seed}/{run_seed}/{split}".encode()) + PARTS.index(part)
+
+
+# --- export (here, from the DAG's outputs) ----------------------------------------------------------------------------
+
+def export(out: Path, params_path: Path, dataset: str) -> None:
+    from gesturegen.config import load_params
+    from gesturegen.features import open_windows_and_features
+    from gesturegen.io import read_json, write_json
+    from gesturegen.models.vqvae import load_vqvae
+    from stages.diffusion import open_part_codes
+
+    params = load_params(params_path)
+    paths = _paths(dataset)
+    out.mkdir(parents=True, exist_ok=True)
+    meta: dict = {"dataset": dataset, "seed": params.seed, "run_seeds": list(params.evaluate.seeds), "parts": {}}
+    for split in ("train", *SPLITS):
+        w, f = open_windows_and_features(paths["windows"], paths["features"], dataset, split, RuntimeError)
+        n_seed = int(w.meta["n_seed_frames"])
+        arrays = {"audio_pooled": np.asarray(f.audio_pooled, np.float32),
+                  "text_pooled": np.asarray(f.text_pooled, np.float32),
+                  "seed": np.asarray(w.dir_vec[:, :n_seed], np.float32)}
+        if split == "train":
+            for part in PARTS:
+                arrays[f"latents_{part}"] = np.asarray(
+                    open_part_codes(paths["codes"][part], w, dataset, split, paths["vqvae"][part],
+                                    RuntimeError).latents, np.float32)
+        np.savez_compressed(out / f"{split}.npz", **arrays)
+        meta[split] = {"windows": int(len(arrays["seed"])),
+                       "dir_vec_blake2b": (w.meta.get("checksums") or {}).get("dir_vec", {}).get("blake2b")}
+        meta.update(n_frames=int(w.meta["n_frames"]), n_seed_frames=n_seed, fps=float(w.meta["fps"]),
+                    features={k: int(v) for k, v in f.meta["dims"].items()})
+    for part in PARTS:
+        vq = load_vqvae(paths["vqvae"][part], dataset=dataset, part=part)
+        c = vq.config
+        meta["parts"][part] = {"n_latent": c.n_latent, "code_dim": c.code_dim, "latent_norm": c.latent_norm,
+                               "in_dim": c.in_dim, "vqvae_config": read_json(paths["vqvae"][part] / "config.json")}
+    write_json(out / "meta.json", meta)
+    size = sum(p.stat().st_size for p in out.iterdir()) / 1e6
+    print(f"faithful_row export: {out} ({size:.1f} MB)")
+
+
+# --- train (anywhere torch runs; a GPU for speed) ---------------------------------------------------------------------
+
+def _model(meta: dict, part: str, seed: int):
+    from gesturegen.models.denoisers import DenoiserConfig
+    from gesturegen.models.latent_diffusion import LatentDiffusion, LatentDiffusionConfig
+
+    pm, fd = meta["parts"][part], meta["features"]
+    style_steps = tuple(s for s in (2, 3) if s < pm["n_latent"])
+    dc = DenoiserConfig(n_latent=pm["n_latent"], code_dim=pm["code_dim"], n_frames=meta["n_frames"],
+                        audio_frame_dim=fd["audio_frames"], text_frame_dim=fd["text_frames"],
+                        audio_pooled_dim=fd["audio_pooled"], text_pooled_dim=fd["text_pooled"],
+                        seed_dim=meta["n_seed_frames"] * pm["in_dim"], style_dim=len(style_steps) * pm["code_dim"],
+                        steps=FAITHFUL["steps"], kind="unet", unet_time_dim=FAITHFUL["unet_time_dim"],
+                        train_seed_encoder=FAITHFUL["train_seed_encoder"], projection_seed=seed)
+    return LatentDiffusion(LatentDiffusionConfig(denoiser=dc, steps=FAITHFUL["steps"], schedule=FAITHFUL["schedule"],
+                                                 objective=FAITHFUL["objective"], latent_norm=pm["latent_norm"],
+                                                 latent_scale=FAITHFUL["latent_scale"], style_steps=style_steps))
+
+
+def _conditions(meta: dict, arrays, dc, rows=slice(None)):
+    """The UNet reads the pooled features and the seed poses; the per-frame features and the style are zeros of
+    their shapes (the conditions are checked by shape)."""
+    import torch
+
+    from gesturegen.models.denoisers import Conditions
+
+    ap = torch.as_tensor(arrays["audio_pooled"][rows])
+    n = ap.shape[0]
+    return Conditions(torch.zeros(1, dc.n_frames, dc.audio_frame_dim).expand(n, -1, -1),
+                      torch.zeros(1, dc.n_frames, dc.text_frame_dim).expand(n, -1, -1), ap,
+                      torch.as_tensor(arrays["text_pooled"][rows]),
+                      torch.as_tensor(arrays["seed"][rows]).reshape(n, -1), torch.zeros(n, dc.style_dim))
+
+
+def train(bundle: Path, out: Path, part: str, device: str, epochs: int, threads: int, limit: int = 0,
+          budget_s: float = 0.0) -> None:
+    import dataclasses
+
+    import pytorch_lightning as pl
+    import torch
+    from torch.utils.data import TensorDataset
+
+    from gesturegen.compute import use_compute
+    from gesturegen.config import ComputeParams
+    from gesturegen.io import read_json, write_json
+    from gesturegen.models.diffusion import SamplerConfig
+    from gesturegen.models.latent_diffusion import null_keep
+    from gesturegen.systems.diffusion_system import DiffusionSystem
+    from gesturegen.training import epoch_loader, fit
+
+    missing = [f for f in ("meta.json", "train.npz", *(f"{s}.npz" for s in SPLITS)) if not (bundle / f).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{bundle}: no {', '.join(missing)}; write the bundle with `python "
+                                f"benchmarks/faithful_row.py export --out {bundle}` where the DAG's results are")
+    meta = read_json(bundle / "meta.json")
+    seed = int(meta["seed"])
+    compute = dataclasses.replace(ComputeParams(), device=device, threads=threads)
+    machine = use_compute(device, threads)
+    t_start = time.perf_counter()
+    cut = slice(None, limit or None)             # --limit: a smoke test on the first windows of every split
+    train_a = {k: v[cut] for k, v in np.load(bundle / "train.npz").items()}
+    lat = train_a[f"latents_{part}"]
+    pl.seed_everything(seed, workers=True, verbose=False)
+    model = _model(meta, part, seed)
+    model.set_latent_stats(lat)
+    model.ema.load_state_dict(model.net.state_dict())
+    dc = model.config.denoiser
+    n = len(lat)
+    milestones = tuple(sorted({max(1, round(f * epochs)) for f in FAITHFUL["milestones"]}))
+    system = DiffusionSystem(model, torch.zeros(1, dc.style_dim), torch.full((n, 1), -1, dtype=torch.long),
+                             drop={}, drop_all=0.0, dropout_mode=FAITHFUL["condition_dropout"], loss=FAITHFUL["loss"],
+                             t_min=FAITHFUL["t_min"], lr=FAITHFUL["lr"], betas=FAITHFUL["betas"],
+                             weight_decay=FAITHFUL["weight_decay"], milestones=milestones, gamma=FAITHFUL["gamma"],
+                             ema_decay=FAITHFUL["ema_decay"], ema_start=FAITHFUL["ema_start"],
+                             ema_warmup=FAITHFUL["ema_warmup"], val_every=epochs + 1, max_epochs=epochs,
+                             val_score=None, seed=seed)
+    c = _conditions(meta, train_a, dc)
+    ds = TensorDataset(torch.arange(n), torch.as_tensor(lat), c.audio_frames, c.text_frames, c.audio_pooled,
+                       c.text_pooled, c.seed)
+    loader = epoch_loader(ds, FAITHFUL["batch_size"], seed, 1)
+    out.mkdir(parents=True, exist_ok=True)
+    callbacks = ()
+    if budget_s > 0:        # a device lease: stop at the end of the first epoch past the budget (recorded)
+        callbacks = (pl.callbacks.Timer(duration={"seconds": budget_s}, interval="epoch"),)
+    resume = Path(tempfile.mkdtemp(prefix=f"faithful-{part}-"))     # epoch checkpoints: not results
+    try:
+        train_s, _ = fit(system, loader, None, epochs, resume, compute, callbacks=callbacks)
+    finally:
+        shutil.rmtree(resume, ignore_errors=True)
+    trained_epochs = len(system.history)
+    model.load_state_dict(system.best_state)
+    model = model.to(device).eval()
+    sampler = SamplerConfig(FAITHFUL["sampler"], steps=FAITHFUL["sampler_steps"])
+    z_out, gen_s = {}, {}
+    for split in SPLITS:
+        arrays = {k: v[cut] for k, v in np.load(bundle / f"{split}.npz").items()}
+        cond = _conditions(meta, arrays, dc).to(device)
+        keep = null_keep(len(cond), ("style",), device=device)
+        for rs in meta["run_seeds"]:
+            g = torch.Generator().manual_seed(noise_seed(seed, rs, split, part))
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            z = model.generate(cond, keep, sampler, generator=g, use_ema=FAITHFUL["use_ema"])
+            z_out[f"{split}_{rs}"] = z.float().cpu().numpy()
+            gen_s[f"{split}_{rs}"] = round(time.perf_counter() - t0, 3)
+    for split in SPLITS:                 # one file per part and split (a device lease returns files of <= 16 MiB)
+        np.savez_compressed(out / f"z_{part}_{split}.npz", **{k: v for k, v in z_out.items() if k.startswith(split)})
+    check = _device_check(model, meta, part, arrays, sampler, seed)
+    write_json(out / f"report_{part}.json", {
+        "part": part, "epochs": trained_epochs, "epochs_planned": epochs, "milestones": list(milestones),
+        "optimizer_steps": len(loader) * trained_epochs, "device_check": check,
+        "faithful": {k: list(v) if isinstance(v, tuple) else v for k, v in FAITHFUL.items()},
+        "history": system.history, "train_seconds": round(train_s, 1),
+        "train_samples_per_s": round(len(loader) * FAITHFUL["batch_size"] * trained_epochs / train_s, 1),
+        "generate_seconds": gen_s, "nfe": model.nfe(sampler), "parameters": model.parameter_count(),
+        "total_seconds": round(time.perf_counter() - t_start, 1), "compute": machine,
+        "gpu": torch.cuda.get_device_name() if device.startswith("cuda") else None})
+    print(f"faithful_row train {part}: {train_s:.1f} s training, generation {gen_s}")
+
+
+def _device_check(model, meta: dict, part: str, arrays: dict, sampler, seed: int, n: int = 8) -> dict:
+    """gesturegen.generation.generate_part with the network on the GPU and on the CPU (a random VQ-VAE of the
+    part's geometry on the CPU decodes both): the same noise, so the same motion up to rounding."""
+    import copy
+
+    import torch
+
+    from gesturegen.generation import WindowInputs, generate_part
+    from gesturegen.models.vqvae import VQVAE, VQVAEConfig
+
+    pm = meta["parts"][part]
+    torch.manual_seed(seed)
+    vq = VQVAE(VQVAEConfig(**pm["vqvae_config"]["config"])).eval()
+    fd = meta["features"]
+    inputs = WindowInputs(np.zeros((n, meta["n_frames"], fd["audio_frames"]), np.float32),
+                          np.zeros((n, meta["n_frames"], fd["text_frames"]), np.float32),
+                          arrays["audio_pooled"][:n], arrays["text_pooled"][:n], arrays["seed"][:n],
+                          np.full(n, -1, np.int64))
+    ref = np.zeros((1, pm["n_latent"], pm["code_dim"]), np.float32)
+    kw = dict(drop=("style",), use_ema=False, quantize=True)
+    on_gpu = generate_part(model, vq, inputs, ref, sampler, seed, **kw)
+    on_cpu = generate_part(copy.deepcopy(model).cpu(), vq, inputs, ref, sampler, seed, **kw)
+    return {"windows": n, "max_abs_diff": float(np.abs(on_gpu - on_cpu).max()),
+            "max_abs": float(np.abs(on_cpu).max())}
+
+
+# --- score (here, with the DAG's VQ-VAEs and evaluators) ---------------------------------------------------------------
+
+def score(samples: Path, out: Path, params_path: Path, dataset: str) -> None:
+    import pandas as pd
+    import torch
+
+    from gesturegen import evaluation
+    from gesturegen.config import load_params
+    from gesturegen.data.annotations import load_window_annotations
+    from gesturegen.data.skeleton import get_skeleton
+    from gesturegen.data.windowstore import open_split
+    from gesturegen.evaluators import open_extractor, open_scorers
+    from gesturegen.io import read_json, write_json
+    from gesturegen.models.latent_diffusion import decode
+    from gesturegen.models.vqvae import load_vqvae, part_dims
+    from gesturegen.summary import summary_rows
+
+    params = load_params(params_path)
+    protocol, seed = params.evaluate_baselines, params.seed
+    paths = _paths(dataset)
+    reports = {p: read_json(samples / f"report_{p}.json") for p in PARTS}
+    z = {p: {k: v for split in SPLITS for k, v in np.load(samples / f"z_{p}_{split}.npz").items()} for p in PARTS}
+    vq = {p: load_vqvae(paths["vqvae"][p], dataset=dataset, part=p) for p in PARTS}
+    train = open_split(paths["windows"] / "train")
+    skeleton = get_skeleton(train.meta["skeleton"])
+    n_seed = int(train.meta["n_seed_frames"])
+    norm = read_json(paths["windows"] / "normalization.json")
+    mean_dir_vec = np.asarray(norm["mean_dir_vec"], np.float32)
+    extract, _ = open_extractor(paths["encoder"], norm, skeleton, dataset, "cpu")
+    settings = evaluation.EvalSettings.from_protocol(protocol, dataset, train.meta)
+    scorers = open_scorers(paths["windows"], paths["features"], protocol.splits, dataset, paths["sync"],
+                           paths["oracles"], pool=protocol.rprec_pool, trials=protocol.rprec_trials)
+    consts = evaluation.beat_constants(np.asarray(train.dir_vec), mean_dir_vec, skeleton, dataset)
+    dims = {p: part_dims(skeleton, p) for p in PARTS}
+    run_seeds = list(params.evaluate.seeds)
+    runs: list[dict] = []
+    for split in SPLITS:
+        w = open_split(paths["windows"] / split)
+        ev = evaluation.EvalSplit(split, w.dir_vec, w.audio, w.windows()["vid"].astype(str).to_numpy(),
+                                  load_window_annotations(paths["windows"] / split))
+        ctx = evaluation.prepare_split(ev, extract, skeleton, mean_dir_vec, settings, seed, run_seeds)
+        for rs in run_seeds:
+            gen = np.zeros_like(ctx.real)
+            for p in PARTS:
+                zz = torch.as_tensor(z[p][f"{split}_{rs}"])
+                if zz.shape[0] != len(ctx.real):
+                    raise RuntimeError(f"{samples}/z_{p}_{split}.npz: {zz.shape[0]} {split} windows, the DAG's windows have "
+                                       f"{len(ctx.real)}; export and train again from these results")
+                gen[..., dims[p]] = decode(vq[p], zz, quantize=FAITHFUL["quantize"]).numpy()
+            gen[:, :n_seed] = ctx.real[:, :n_seed]
+            runs += evaluation.score_motion(ctx, gen, "faithful", rs, extract, skeleton, mean_dir_vec, consts,
+                                            settings, seed, scorers)
+            print(f"faithful_row score: {split} seed {rs} done", flush=True)
+    summary = summary_rows(runs)
+    ref = pd.read_csv(paths["evaluate"])
+    ref = ref[ref["control"].isin(["ground_truth", "model", "mean_pose", "random_window"])]
+    rows = summary + ref.to_dict(orient="records")
+    out.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(out / "summary.csv", index=False)
+    shown = (("fgd_corrected", "FGD"), ("kid_corrected", "KID"), ("diversity_corrected", "diversity"),
+             ("beat_f1", "beat F1"), ("bcgap", "BC gap"), ("rprec_top3", "R-prec top-3"),
+             ("lexical_acc", "lexical"), ("speaker_acc", "speaker"))
+    table = {}
+    for split in SPLITS:
+        for control in ("ground_truth", "model", "faithful", "random_window", "mean_pose"):
+            cells = {}
+            for m, label in shown:
+                r = next((r for r in rows if r["split"] == split and r["control"] == control and r["metric"] == m),
+                         None)
+                mean = None if r is None or pd.isna(r.get("mean")) else float(r["mean"])
+                ci = None if r is None or pd.isna(r.get("ci95")) else float(r["ci95"])
+                cells[label] = None if mean is None else {"mean": mean, "ci95": ci}
+            table[f"{split}/{control}"] = cells
+    write_json(out / "report.json", {
+        "dataset": dataset, "faithful": reports["body"]["faithful"], "run_seeds": run_seeds,
+        "training": {p: {k: reports[p][k] for k in ("epochs", "optimizer_steps", "train_seconds",
+                                                     "train_samples_per_s", "generate_seconds", "nfe", "parameters",
+                                                     "gpu")} for p in PARTS},
+        "final_train_loss": {p: reports[p]["history"][-1]["train_loss"] for p in PARTS}, "table": table})
+    for split in SPLITS:
+        print(f"\n{split}:")
+        print(f"{'row':<14}" + "".join(f"{label:>20}" for _, label in shown))
+        for control in ("ground_truth", "model", "faithful", "random_window", "mean_pose"):
+            cells = table[f"{split}/{control}"]
+            fmt = lambda c: "-" if c is None else (f"{c['mean']:.4g} ± {c['ci95']:.2g}" if c["ci95"] is not None
+                                                   else f"{c['mean']:.4g}")
+            print(f"{control:<14}" + "".join(f"{fmt(cells[label]):>20}" for _, label in shown))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    e = sub.add_parser("export")
+    e.add_argument("--out", type=Path, required=True)
+    t = sub.add_parser("train")
+    t.add_argument("--bundle", type=Path, required=True)
+    t.add_argument("--out", type=Path, required=True)
+    t.add_argument("--device", default="cpu")
+    t.add_argument("--epochs", type=int, default=100)
+    t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--part", choices=PARTS, help="one part in this process (default: both, side by side)")
+    t.add_argument("--limit", type=int, default=0, help=argparse.SUPPRESS)
+    t.add_argument("--budget-s", type=float, default=0.0,
+                   help="stop training at the end of the first epoch past this many seconds (a device lease)")
+    s = sub.add_parser("score")
+    s.add_argument("--samples", type=Path, required=True)
+    s.add_argument("--out", type=Path, required=True)
+    for p in (e, s):
+        p.add_argument("--params", type=Path, default=ROOT / "params.yaml")
+        p.add_argument("--dataset", default="demo")
+    args = ap.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    if args.cmd == "export":
+        export(args.out, args.params, args.dataset)
+    elif args.cmd == "score":
+        score(args.samples, args.out, args.params, args.dataset)
+    elif args.part:
+        train(args.bundle, args.out, args.part, args.device, args.epochs, args.threads, args.limit, args.budget_s)
+    else:                                # both parts side by side, one process each
+        procs = [subprocess.Popen([sys.executable, __file__, "train", "--bundle", str(args.bundle), "--out",
+                                   str(args.out), "--device", args.device, "--epochs", str(args.epochs), "--threads",
+                                   str(args.threads), "--limit", str(args.limit), "--budget-s", str(args.budget_s),
+                                   "--part", p]) for p in PARTS]
+        codes = [p.wait() for p in procs]
+        if any(codes):
+            raise SystemExit(f"faithful_row train: exit codes {dict(zip(PARTS, codes))}")
+
+
+if __name__ == "__main__":
+    main()
