@@ -23,8 +23,6 @@ epoch, which costs a full 198-evaluation sampling pass per epoch).
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
 import subprocess
 import sys
@@ -86,7 +84,7 @@ def export(out: Path, params_path: Path, dataset: str) -> None:
                     open_part_codes(paths["codes"][part], w, dataset, split, paths["vqvae"][part],
                                     RuntimeError).latents, np.float32)
         np.savez_compressed(out / f"{split}.npz", **arrays)
-        meta[split] = {"windows": int(len(arrays["seed"])),
+        meta[split] = {"windows": len(arrays["seed"]),
                        "dir_vec_blake2b": (w.meta.get("checksums") or {}).get("dir_vec", {}).get("blake2b")}
         meta.update(n_frames=int(w.meta["n_frames"]), n_seed_frames=n_seed, fps=float(w.meta["fps"]),
                     features={k: int(v) for k, v in f.meta["dims"].items()})
@@ -240,7 +238,7 @@ def _device_check(model, meta: dict, part: str, arrays: dict, sampler, seed: int
                           arrays["audio_pooled"][:n], arrays["text_pooled"][:n], arrays["seed"][:n],
                           np.full(n, -1, np.int64))
     ref = np.zeros((1, pm["n_latent"], pm["code_dim"]), np.float32)
-    kw = dict(drop=("style",), use_ema=False, quantize=True)
+    kw = {"drop": ("style",), "use_ema": False, "quantize": True}
     on_gpu = generate_part(model, vq, inputs, ref, sampler, seed, **kw)
     on_cpu = generate_part(copy.deepcopy(model).cpu(), vq, inputs, ref, sampler, seed, **kw)
     return {"windows": n, "max_abs_diff": float(np.abs(on_gpu - on_cpu).max()),
