@@ -25,6 +25,14 @@ def lightning_device(device: str) -> tuple[str, object]:
     return "mps", 1
 
 
+def trainer_device(device: str) -> dict:
+    """Lightning Trainer keywords for a compute.device: accelerator, devices, and determinism: exact on a CPU; on a
+    GPU a warning where a kernel has no deterministic version (the UNet's linear upsampling backward) rather than a
+    refusal to train."""
+    accelerator, devices = lightning_device(device)
+    return {"accelerator": accelerator, "devices": devices, "deterministic": True if accelerator == "cpu" else "warn"}
+
+
 def write_dvclive(live_dir: Path, history: list[dict]) -> None:
     """A per-epoch history as DVCLive metrics (dvclive/plots/metrics/*.tsv, step = epoch - 1)."""
     from dvclive import Live
@@ -203,7 +211,8 @@ def fit(system, train_loader, val_loader, max_epochs: int, resume_dir: Path, com
     import pytorch_lightning as pl
 
     KeepPrevious = _keep_previous_checkpoint()
-    accelerator, devices = lightning_device(compute.device)
+    where = trainer_device(compute.device)
+    accelerator, devices = where["accelerator"], where["devices"]
     strategy = "auto"
     if compute.world_size > 1:
         from pytorch_lightning.strategies import DDPStrategy
@@ -216,10 +225,7 @@ def fit(system, train_loader, val_loader, max_epochs: int, resume_dir: Path, com
                          save_on_train_epoch_end=True, enable_version_counter=False)
     trainer = pl.Trainer(accelerator=accelerator, devices=devices, num_nodes=compute.num_nodes, strategy=strategy,
                          precision=compute.precision, plugins=[environment],
-                         use_distributed_sampler=False, max_epochs=max_epochs,
-                         # on a GPU some kernels (the UNet's linear upsampling backward) have no deterministic
-                         # version: warn there rather than refuse to train
-                         deterministic=True if accelerator == "cpu" else "warn",
+                         use_distributed_sampler=False, max_epochs=max_epochs, deterministic=where["deterministic"],
                          logger=False, callbacks=[saver, *callbacks], num_sanity_val_steps=0,
                          enable_progress_bar=True, enable_model_summary=False, default_root_dir=resume_dir)
     t0 = time.perf_counter()

@@ -42,6 +42,7 @@ def _train(p: TrainFGDEncoderParams, seed: int, train: WindowSplit, val: WindowS
     from gesturegen.data.datasets import WindowArray
     from gesturegen.models.fgd_encoder import MotionAEConfig
     from gesturegen.systems.fgd_system import FGDEncoderSystem
+    from gesturegen.training import trainer_device
 
     n, t, d = train.dir_vec.shape
     if n < 2:
@@ -59,9 +60,7 @@ def _train(p: TrainFGDEncoderParams, seed: int, train: WindowSplit, val: WindowS
                               drop_last=n >= p.batch_size, num_workers=0)
     val_loader = DataLoader(WindowArray(val.dir_vec), batch_size=max(p.batch_size, 256), shuffle=False,
                             num_workers=0)
-    accelerator, devices = ("cpu", 1) if device == "cpu" else ("gpu", [int(device.partition(":")[2] or 0)]) \
-        if device.startswith("cuda") else ("mps", 1)
-    trainer = pl.Trainer(accelerator=accelerator, devices=devices, max_epochs=p.epochs, deterministic=True,
+    trainer = pl.Trainer(**trainer_device(device), max_epochs=p.epochs,
                          logger=False, enable_checkpointing=False, num_sanity_val_steps=0, enable_progress_bar=True,
                          enable_model_summary=False, default_root_dir=root)
     with warnings.catch_warnings():

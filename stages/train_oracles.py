@@ -45,6 +45,7 @@ def _fit(p: TrainOraclesParams, seed: int, device: str, x_tr: np.ndarray, y_tr: 
 
     from gesturegen.models.oracles import MotionClassifierConfig
     from gesturegen.systems.classifier_system import ClassifierSystem
+    from gesturegen.training import trainer_device
 
     pl.seed_everything(seed, workers=True, verbose=False)
     cfg = MotionClassifierConfig(in_dim=x_tr.shape[2], n_frames=x_tr.shape[1], n_classes=n_classes,
@@ -57,9 +58,7 @@ def _fit(p: TrainOraclesParams, seed: int, device: str, x_tr: np.ndarray, y_tr: 
         return DataLoader(ds, batch_size=p.batch_size if shuffle else max(p.batch_size, 256), shuffle=shuffle,
                           drop_last=shuffle and len(y) > p.batch_size, num_workers=0)
 
-    accelerator, devices = ("cpu", 1) if device == "cpu" else ("gpu", [int(device.partition(":")[2] or 0)]) \
-        if device.startswith("cuda") else ("mps", 1)
-    trainer = pl.Trainer(accelerator=accelerator, devices=devices, max_epochs=p.epochs, deterministic=True,
+    trainer = pl.Trainer(**trainer_device(device), max_epochs=p.epochs,
                          logger=False, enable_checkpointing=False, num_sanity_val_steps=0, enable_progress_bar=True,
                          enable_model_summary=False, default_root_dir=root)
     with warnings.catch_warnings():

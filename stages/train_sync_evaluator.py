@@ -76,6 +76,7 @@ def run(p: TrainSyncEvaluatorParams, compute: ComputeParams, seed: int, dataset:
     from gesturegen.metrics.retrieval import multimodal_distance, r_precision
     from gesturegen.models.sync_evaluator import SyncEvaluatorConfig, save_sync_evaluator
     from gesturegen.systems.sync_system import SyncEvaluatorSystem, retrieval_pool
+    from gesturegen.training import trainer_device
 
     (wt, ft), (wv, fv) = _load(windows, features, "train"), _load(windows, features, "val")
     if wt.dir_vec.shape[1:] != wv.dir_vec.shape[1:] or ft.meta["dims"] != fv.meta["dims"]:
@@ -108,11 +109,9 @@ def run(p: TrainSyncEvaluatorParams, compute: ComputeParams, seed: int, dataset:
     val_loader = DataLoader(TensorDataset(*_tensors(wv, fv, p.use_text)), batch_size=max(p.batch_size, 256),
                             num_workers=0)
     device = compute.device
-    accelerator, devices = ("cpu", 1) if device == "cpu" else ("gpu", [int(device.partition(":")[2] or 0)]) \
-        if device.startswith("cuda") else ("mps", 1)
     with replace_on_success(out_dir / "evaluator", out_dir / "loss.csv", out_dir / "report.json",
                             out_dir / "metrics.json") as (ev_dir, loss_csv, report_json, metrics_json):
-        trainer = pl.Trainer(accelerator=accelerator, devices=devices, max_epochs=p.epochs, deterministic=True,
+        trainer = pl.Trainer(**trainer_device(device), max_epochs=p.epochs,
                              logger=False, enable_checkpointing=False, num_sanity_val_steps=0,
                              enable_progress_bar=True, enable_model_summary=False, default_root_dir=ev_dir.parent)
         with warnings.catch_warnings():

@@ -16,6 +16,7 @@ rule train_sync_evaluator:
         "gesturegen/data/records.py",
         "gesturegen/data/skeleton.py",
         "gesturegen/data/windowstore.py",
+        "gesturegen/distributed.py",
         "gesturegen/features/__init__.py",
         "gesturegen/features/audio.py",
         "gesturegen/features/common.py",
@@ -38,6 +39,7 @@ rule train_sync_evaluator:
         "gesturegen/models/sync_evaluator.py",
         "gesturegen/systems/__init__.py",
         "gesturegen/systems/sync_system.py",
+        "gesturegen/training.py",
         "stages/__init__.py",
         "stages/train_sync_evaluator.py",
     output:
@@ -72,6 +74,7 @@ rule train_oracles:
         "gesturegen/data/__init__.py",
         "gesturegen/data/annotations.py",
         "gesturegen/data/windowstore.py",
+        "gesturegen/distributed.py",
         "gesturegen/io.py",
         "gesturegen/models/__init__.py",
         "gesturegen/models/checkpoint.py",
@@ -80,6 +83,7 @@ rule train_oracles:
         "gesturegen/models/sync_evaluator.py",
         "gesturegen/systems/__init__.py",
         "gesturegen/systems/classifier_system.py",
+        "gesturegen/training.py",
         "stages/__init__.py",
         "stages/train_oracles.py",
     output:

@@ -55,6 +55,7 @@ rule train_fgd_encoder:
         "gesturegen/data/datasets.py",
         "gesturegen/data/skeleton.py",
         "gesturegen/data/windowstore.py",
+        "gesturegen/distributed.py",
         "gesturegen/io.py",
         "gesturegen/metrics/__init__.py",
         "gesturegen/metrics/beat.py",
@@ -68,6 +69,7 @@ rule train_fgd_encoder:
         "gesturegen/models/fgd_encoder.py",
         "gesturegen/systems/__init__.py",
         "gesturegen/systems/fgd_system.py",
+        "gesturegen/training.py",
         "stages/__init__.py",
         "stages/train_fgd_encoder.py",
     output:
