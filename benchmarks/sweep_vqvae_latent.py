@@ -30,6 +30,7 @@ class Run:
     schedule: str = "step"        # step: MultiStepLR at 20/40/60/80 % (the stage's); cycle: one-cycle
     lr: float = 1e-3
     vel_weight: float = 0.0
+    loss: str = "l1_smooth"       # l1_smooth (the stage's; beta 1, so on these small values it is MSE / 2) or l1
 
 
 RUNS = {
@@ -43,6 +44,11 @@ RUNS = {
     "8 steps, 60 epochs, one-cycle, velocity, 256 codes": Run(epochs=60, codes=256, down_t=2, schedule="cycle",
                                                                lr=2e-3, vel_weight=1.0),
     "17 steps": Run(down_t=1),
+    "8 steps, one-cycle, velocity, 256 codes": Run(codes=256, down_t=2, schedule="cycle", lr=2e-3, vel_weight=1.0),
+    "8 steps, one-cycle, velocity, 256 codes, L1": Run(codes=256, down_t=2, schedule="cycle", lr=2e-3,
+                                                       vel_weight=1.0, loss="l1"),
+    "8 steps, continuous, one-cycle, velocity, L1": Run(down_t=2, continuous=True, schedule="cycle", lr=2e-3,
+                                                        vel_weight=1.0, loss="l1"),
 }
 
 
@@ -96,9 +102,10 @@ def run_one(name: str, r: Run, part: str, windows: Path, oracles: Path) -> tuple
             x = xt[perm[i * batch:(i + 1) * batch]]
             rec, commit = forward(x)
             target = x[..., idx]
-            loss = F.smooth_l1_loss(rec, target) + 0.001 * commit
+            rec_loss = F.l1_loss if r.loss == "l1" else F.smooth_l1_loss
+            loss = rec_loss(rec, target) + 0.001 * commit
             if r.vel_weight:
-                loss = loss + r.vel_weight * F.smooth_l1_loss(rec.diff(dim=1), target.diff(dim=1))
+                loss = loss + r.vel_weight * rec_loss(rec.diff(dim=1), target.diff(dim=1))
             opt.zero_grad()
             loss.backward()
             opt.step()
