@@ -119,3 +119,18 @@ def test_bf16_mixed_precision_trains_on_the_cpu(tmp_path):
         runs[precision] = _weights(dict(np.load(tmp_path / precision / "rank0.npz")))
     assert all(np.isfinite(v).all() for v in runs["bf16-mixed"].values())
     assert any(not np.allclose(runs["32-true"][k], runs["bf16-mixed"][k], atol=1e-6) for k in runs["32-true"])
+
+
+@pytest.mark.parametrize(("device", "expected"), [
+    ("cpu", {"accelerator": "cpu", "devices": 1, "deterministic": True}),
+    ("cuda", {"accelerator": "gpu", "devices": [0], "deterministic": "warn"}),
+    ("cuda:3", {"accelerator": "gpu", "devices": [3], "deterministic": "warn"}),
+    ("mps", {"accelerator": "mps", "devices": 1, "deterministic": "warn"}),
+])
+def test_trainer_device_is_exact_on_a_cpu_and_warns_on_a_gpu(device, expected):
+    """Every training stage's Trainer keywords: bit-exact on a CPU; on a GPU a kernel without a deterministic
+    version (the UNet's upsampling backward) warns instead of stopping the training."""
+    from gesturegen.training import trainer_device
+
+    assert trainer_device(device) == expected
+
