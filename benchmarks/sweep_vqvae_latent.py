@@ -31,6 +31,7 @@ class Run:
     lr: float = 1e-3
     vel_weight: float = 0.0
     loss: str = "l1_smooth"       # l1_smooth (the stage's; beta 1, so on these small values it is MSE / 2) or l1
+    levels: int = 1               # residual quantisation: each further codebook quantises what the ones before missed
 
 
 RUNS = {
@@ -47,8 +48,18 @@ RUNS = {
     "8 steps, one-cycle, velocity, 256 codes": Run(codes=256, down_t=2, schedule="cycle", lr=2e-3, vel_weight=1.0),
     "8 steps, one-cycle, velocity, 256 codes, L1": Run(codes=256, down_t=2, schedule="cycle", lr=2e-3,
                                                        vel_weight=1.0, loss="l1"),
+    "8 steps, continuous, one-cycle, velocity": Run(down_t=2, continuous=True, schedule="cycle", lr=2e-3,
+                                                    vel_weight=1.0),
+    "8 steps, continuous, 30 epochs, one-cycle, velocity": Run(epochs=30, down_t=2, continuous=True,
+                                                               schedule="cycle", lr=2e-3, vel_weight=1.0),
     "8 steps, continuous, one-cycle, velocity, L1": Run(down_t=2, continuous=True, schedule="cycle", lr=2e-3,
                                                         vel_weight=1.0, loss="l1"),
+    "8 steps, one-cycle, velocity, 256 codes, 2 residual levels": Run(codes=256, down_t=2, schedule="cycle",
+                                                                      lr=2e-3, vel_weight=1.0, levels=2),
+    "8 steps, one-cycle, velocity, 256 codes, 4 residual levels": Run(codes=256, down_t=2, schedule="cycle",
+                                                                      lr=2e-3, vel_weight=1.0, levels=4),
+    "8 steps, one-cycle, velocity, 256 codes, 8 residual levels": Run(codes=256, down_t=2, schedule="cycle",
+                                                                      lr=2e-3, vel_weight=1.0, levels=8),
 }
 
 
@@ -75,6 +86,9 @@ def run_one(name: str, r: Run, part: str, windows: Path, oracles: Path) -> tuple
     torch.manual_seed(0)
     model = VQVAE(VQVAEConfig(skeleton.dim, len(dims), n_frames=n_frames, width=128, code_dim=64,
                               codebook_size=r.codes, down_t=r.down_t))
+    from gesturegen.models.quantizer import QuantizeEMAReset
+
+    residual = torch.nn.ModuleList(QuantizeEMAReset(r.codes, 64, seed=k + 1) for k in range(r.levels - 1))
     idx = torch.as_tensor(dims)
     opt = torch.optim.AdamW(model.parameters(), lr=r.lr, betas=(0.9, 0.99), weight_decay=0.0)
     batch, n = 64, xt.shape[0]
@@ -90,12 +104,21 @@ def run_one(name: str, r: Run, part: str, windows: Path, oracles: Path) -> tuple
         if r.continuous:
             return model.decoder(z), torch.zeros(())
         b, steps, c = z.shape
-        q = model.quantizer(z.reshape(b * steps, c))
-        return model.decoder(q.x_q.view(b, steps, c)), q.commit
+        flat = z.reshape(b * steps, c)
+        q = model.quantizer(flat)
+        if not len(residual):
+            return model.decoder(q.x_q.view(b, steps, c)), q.commit
+        total, commit = q.x_q.detach(), q.commit          # the codes' values, level by level
+        for level in residual:
+            qk = level(flat - total)
+            total, commit = total + qk.x_q.detach(), commit + qk.commit
+        x_q = flat + (total - flat).detach()                # straight-through to the encoder
+        return model.decoder(x_q.view(b, steps, c)), commit
 
     t0 = time.perf_counter()
     g = torch.Generator().manual_seed(0)
     model.train()
+    residual.train()
     for _ in range(r.epochs):
         perm = torch.randperm(n, generator=g)
         for i in range(per_epoch):
@@ -112,6 +135,7 @@ def run_one(name: str, r: Run, part: str, windows: Path, oracles: Path) -> tuple
             sched.step()
     train_s = time.perf_counter() - t0
     model.eval()
+    residual.eval()
     with torch.no_grad():
         rec = torch.cat([forward(torch.as_tensor(xv[i:i + 512]))[0] for i in range(0, len(xv), 512)]).numpy()
     full = assemble(xv, rec, dims)
@@ -120,7 +144,8 @@ def run_one(name: str, r: Run, part: str, windows: Path, oracles: Path) -> tuple
     f = beat_f1(hits, load_window_annotations(windows / "val").strokes, fps, n_frames, n_seed)
     scorer = open_oracle_scorer(oracles, windows, ["val"], "demo")
     oracle = scorer("val", full, np.arange(len(xv)), np.random.default_rng(0))
-    return (name, str(model.config.n_latent), str(r.codes) if not r.continuous else "-", str(r.epochs),
+    codes = "-" if r.continuous else str(r.codes) if r.levels == 1 else f"{r.levels}×{r.codes}"
+    return (name, str(model.config.n_latent), codes, str(r.epochs),
             f"{np.abs(rec - xv[..., dims]).mean():.4f}", f"{f.precision:.3f}", f"{f.recall:.3f}", f"{f.f1:.3f}",
             f"{oracle['lexical_acc']:.3f}", f"{oracle['speaker_acc']:.3f}", f"{train_s:.0f}")
 
