@@ -117,19 +117,19 @@ def _model(meta: dict, part: str, seed: int):
                                                  latent_scale=FAITHFUL["latent_scale"], style_steps=style_steps))
 
 
-def _conditions(meta: dict, arrays, dc, rows=slice(None)):
+def _conditions(arrays, dc):
     """The UNet reads the pooled features and the seed poses; the per-frame features and the style are zeros of
     their shapes (the conditions are checked by shape)."""
     import torch
 
     from gesturegen.models.denoisers import Conditions
 
-    ap = torch.as_tensor(arrays["audio_pooled"][rows])
+    ap = torch.as_tensor(arrays["audio_pooled"])
     n = ap.shape[0]
     return Conditions(torch.zeros(1, dc.n_frames, dc.audio_frame_dim).expand(n, -1, -1),
                       torch.zeros(1, dc.n_frames, dc.text_frame_dim).expand(n, -1, -1), ap,
-                      torch.as_tensor(arrays["text_pooled"][rows]),
-                      torch.as_tensor(arrays["seed"][rows]).reshape(n, -1), torch.zeros(n, dc.style_dim))
+                      torch.as_tensor(arrays["text_pooled"]),
+                      torch.as_tensor(arrays["seed"]).reshape(n, -1), torch.zeros(n, dc.style_dim))
 
 
 def train(bundle: Path, out: Path, part: str, device: str, epochs: int, threads: int, limit: int = 0,
@@ -174,7 +174,7 @@ def train(bundle: Path, out: Path, part: str, device: str, epochs: int, threads:
                              ema_decay=FAITHFUL["ema_decay"], ema_start=FAITHFUL["ema_start"],
                              ema_warmup=FAITHFUL["ema_warmup"], val_every=epochs + 1, max_epochs=epochs,
                              val_score=None, seed=seed)
-    c = _conditions(meta, train_a, dc)
+    c = _conditions(train_a, dc)
     ds = TensorDataset(torch.arange(n), torch.as_tensor(lat), c.audio_frames, c.text_frames, c.audio_pooled,
                        c.text_pooled, c.seed)
     loader = epoch_loader(ds, FAITHFUL["batch_size"], seed, 1)
@@ -194,7 +194,7 @@ def train(bundle: Path, out: Path, part: str, device: str, epochs: int, threads:
     z_out, gen_s = {}, {}
     for split in SPLITS:
         arrays = {k: v[cut] for k, v in np.load(bundle / f"{split}.npz").items()}
-        cond = _conditions(meta, arrays, dc).to(device)
+        cond = _conditions(arrays, dc).to(device)
         keep = null_keep(len(cond), ("style",), device=device)
         for rs in meta["run_seeds"]:
             g = torch.Generator().manual_seed(noise_seed(seed, rs, split, part))
@@ -250,6 +250,7 @@ def _device_check(model, meta: dict, part: str, arrays: dict, sampler, seed: int
 def score(samples: Path, out: Path, params_path: Path, dataset: str) -> None:
     import pandas as pd
     import torch
+    from tqdm import tqdm
 
     from gesturegen import evaluation
     from gesturegen.config import load_params
@@ -270,7 +271,6 @@ def score(samples: Path, out: Path, params_path: Path, dataset: str) -> None:
     vq = {p: load_vqvae(paths["vqvae"][p], dataset=dataset, part=p) for p in PARTS}
     train = open_split(paths["windows"] / "train")
     skeleton = get_skeleton(train.meta["skeleton"])
-    n_seed = int(train.meta["n_seed_frames"])
     norm = read_json(paths["windows"] / "normalization.json")
     mean_dir_vec = np.asarray(norm["mean_dir_vec"], np.float32)
     extract, _ = open_extractor(paths["encoder"], norm, skeleton, dataset, "cpu")
@@ -280,24 +280,30 @@ def score(samples: Path, out: Path, params_path: Path, dataset: str) -> None:
     consts = evaluation.beat_constants(np.asarray(train.dir_vec), mean_dir_vec, skeleton, dataset)
     dims = {p: part_dims(skeleton, p) for p in PARTS}
     run_seeds = list(params.evaluate.seeds)
-    runs: list[dict] = []
+    seeds_left = {split: iter(run_seeds) for split in SPLITS}
+
+    def generate(sp) -> np.ndarray:
+        """The whole body of one run seed's samples; run_generator asks for a split's run seeds in order."""
+        rs = next(seeds_left[sp.name])
+        gen = np.zeros((len(sp.videos), *sp.dir_vec.shape[1:]), np.float32)
+        for p in PARTS:
+            zz = torch.as_tensor(z[p][f"{sp.name}_{rs}"])
+            if zz.shape[0] != len(gen):
+                raise RuntimeError(f"{samples}/z_{p}_{sp.name}.npz: {zz.shape[0]} {sp.name} windows, the DAG's "
+                                   f"windows have {len(gen)}; export and train again from these results")
+            gen[..., dims[p]] = decode(vq[p], zz, quantize=FAITHFUL["quantize"]).numpy()
+        return gen
+
+    splits = []
     for split in SPLITS:
         w = open_split(paths["windows"] / split)
-        ev = evaluation.EvalSplit(split, w.dir_vec, w.audio, w.windows()["vid"].astype(str).to_numpy(),
-                                  load_window_annotations(paths["windows"] / split))
-        ctx = evaluation.prepare_split(ev, extract, skeleton, mean_dir_vec, settings, seed, run_seeds)
-        for rs in run_seeds:
-            gen = np.zeros_like(ctx.real)
-            for p in PARTS:
-                zz = torch.as_tensor(z[p][f"{split}_{rs}"])
-                if zz.shape[0] != len(ctx.real):
-                    raise RuntimeError(f"{samples}/z_{p}_{split}.npz: {zz.shape[0]} {split} windows, the DAG's windows have "
-                                       f"{len(ctx.real)}; export and train again from these results")
-                gen[..., dims[p]] = decode(vq[p], zz, quantize=FAITHFUL["quantize"]).numpy()
-            gen[:, :n_seed] = ctx.real[:, :n_seed]
-            runs += evaluation.score_motion(ctx, gen, "faithful", rs, extract, skeleton, mean_dir_vec, consts,
-                                            settings, seed, scorers)
-            print(f"faithful_row score: {split} seed {rs} done", flush=True)
+        splits.append(evaluation.EvalSplit(split, w.dir_vec, w.audio, w.windows()["vid"].astype(str).to_numpy(),
+                                           load_window_annotations(paths["windows"] / split)))
+    # as evaluate scores its rows: the real seed frames, one split in memory at a time, every run seed
+    runs = evaluation.run_generator(splits, generate, "faithful", train.windows()["vid"].astype(str).to_numpy(),
+                                    extract, skeleton, mean_dir_vec, consts, settings, seed, run_seeds, scorers,
+                                    progress=lambda jobs: tqdm(jobs, desc="faithful_row score", unit="run"),
+                                    deterministic=False)
     summary = summary_rows(runs)
     ref = pd.read_csv(paths["evaluate"])
     ref = ref[ref["control"].isin(["ground_truth", "model", "mean_pose", "random_window"])]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,9 @@ class Run:
     levels: int = 1               # residual quantisation: each further codebook quantises what the ones before missed
 
 
+# the demo default's geometry (8 latent steps, 256 codes) with one-cycle and the velocity term: the 2026-12-04 runs
+EIGHT = Run(codes=256, down_t=2, schedule="cycle", lr=2e-3, vel_weight=1.0)
+
 RUNS = {
     "4 steps": Run(),
     "4 steps, 40 epochs, one-cycle, velocity": Run(epochs=40, schedule="cycle", lr=2e-3, vel_weight=1.0),
@@ -45,21 +48,12 @@ RUNS = {
     "8 steps, 60 epochs, one-cycle, velocity, 256 codes": Run(epochs=60, codes=256, down_t=2, schedule="cycle",
                                                                lr=2e-3, vel_weight=1.0),
     "17 steps": Run(down_t=1),
-    "8 steps, one-cycle, velocity, 256 codes": Run(codes=256, down_t=2, schedule="cycle", lr=2e-3, vel_weight=1.0),
-    "8 steps, one-cycle, velocity, 256 codes, L1": Run(codes=256, down_t=2, schedule="cycle", lr=2e-3,
-                                                       vel_weight=1.0, loss="l1"),
-    "8 steps, continuous, one-cycle, velocity": Run(down_t=2, continuous=True, schedule="cycle", lr=2e-3,
-                                                    vel_weight=1.0),
-    "8 steps, continuous, 30 epochs, one-cycle, velocity": Run(epochs=30, down_t=2, continuous=True,
-                                                               schedule="cycle", lr=2e-3, vel_weight=1.0),
-    "8 steps, continuous, one-cycle, velocity, L1": Run(down_t=2, continuous=True, schedule="cycle", lr=2e-3,
-                                                        vel_weight=1.0, loss="l1"),
-    "8 steps, one-cycle, velocity, 256 codes, 2 residual levels": Run(codes=256, down_t=2, schedule="cycle",
-                                                                      lr=2e-3, vel_weight=1.0, levels=2),
-    "8 steps, one-cycle, velocity, 256 codes, 4 residual levels": Run(codes=256, down_t=2, schedule="cycle",
-                                                                      lr=2e-3, vel_weight=1.0, levels=4),
-    "8 steps, one-cycle, velocity, 256 codes, 8 residual levels": Run(codes=256, down_t=2, schedule="cycle",
-                                                                      lr=2e-3, vel_weight=1.0, levels=8),
+    "8 steps, one-cycle, velocity, 256 codes": EIGHT,
+    "8 steps, one-cycle, velocity, 256 codes, L1": replace(EIGHT, loss="l1"),
+    "8 steps, continuous, one-cycle, velocity": replace(EIGHT, continuous=True),
+    "8 steps, continuous, 30 epochs, one-cycle, velocity": replace(EIGHT, continuous=True, epochs=30),
+    "8 steps, continuous, one-cycle, velocity, L1": replace(EIGHT, continuous=True, loss="l1"),
+    **{f"8 steps, one-cycle, velocity, 256 codes, {k} residual levels": replace(EIGHT, levels=k) for k in (2, 4, 8)},
 }
 
 
@@ -74,6 +68,7 @@ def run_one(name: str, r: Run, part: str, windows: Path, oracles: Path) -> tuple
     from gesturegen.io import read_json
     from gesturegen.metrics.motion import joints_from_vectors
     from gesturegen.metrics.oracle import beat_f1, stroke_hits
+    from gesturegen.models.quantizer import QuantizeEMAReset
     from gesturegen.models.vqvae import VQVAE, VQVAEConfig, assemble, part_dims
 
     wt, wv = open_split(windows / "train"), open_split(windows / "val")
@@ -86,8 +81,6 @@ def run_one(name: str, r: Run, part: str, windows: Path, oracles: Path) -> tuple
     torch.manual_seed(0)
     model = VQVAE(VQVAEConfig(skeleton.dim, len(dims), n_frames=n_frames, width=128, code_dim=64,
                               codebook_size=r.codes, down_t=r.down_t))
-    from gesturegen.models.quantizer import QuantizeEMAReset
-
     residual = torch.nn.ModuleList(QuantizeEMAReset(r.codes, 64, seed=k + 1) for k in range(r.levels - 1))
     idx = torch.as_tensor(dims)
     opt = torch.optim.AdamW(model.parameters(), lr=r.lr, betas=(0.9, 0.99), weight_decay=0.0)
@@ -115,6 +108,7 @@ def run_one(name: str, r: Run, part: str, windows: Path, oracles: Path) -> tuple
         x_q = flat + (total - flat).detach()                # straight-through to the encoder
         return model.decoder(x_q.view(b, steps, c)), commit
 
+    rec_loss = F.l1_loss if r.loss == "l1" else F.smooth_l1_loss
     t0 = time.perf_counter()
     g = torch.Generator().manual_seed(0)
     model.train()
@@ -125,7 +119,6 @@ def run_one(name: str, r: Run, part: str, windows: Path, oracles: Path) -> tuple
             x = xt[perm[i * batch:(i + 1) * batch]]
             rec, commit = forward(x)
             target = x[..., idx]
-            rec_loss = F.l1_loss if r.loss == "l1" else F.smooth_l1_loss
             loss = rec_loss(rec, target) + 0.001 * commit
             if r.vel_weight:
                 loss = loss + r.vel_weight * rec_loss(rec.diff(dim=1), target.diff(dim=1))
