@@ -153,8 +153,9 @@ def main(argv: list[str] | None = None) -> None:
     for dataset, kind in jobs:
         res = subprocess.run([sys.executable, __file__, "--one", f"{dataset}:{kind}", "--seconds", str(seconds),
                               "--train-steps", str(steps), "--threads", str(args.threads), "--device", args.device],
-                             env=env, check=True,
-                             capture_output=True, text=True)
+                             env=env, capture_output=True, text=True, check=False)
+        if res.returncode:          # the child's own error, not only its exit status
+            raise SystemExit(f"bench_diffusion: {dataset}:{kind} failed (exit {res.returncode}):\n{res.stderr[-4000:]}")
         r = json.loads(res.stdout.strip().splitlines()[-1])
         label = f"{'faithful (UNet, ddpm_lerp)' if kind == 'faithful' else 'ours (default sampler)'}: {dataset}"
         rows.append((label, str(r["nfe"]), f"{r['parameters_m']:.2f}", f"{r['rtf_batched']:.4f}",

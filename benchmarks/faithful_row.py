@@ -133,7 +133,8 @@ def _conditions(arrays, dc):
 
 
 def train(bundle: Path, out: Path, part: str, device: str, epochs: int, threads: int, limit: int = 0,
-          budget_s: float = 0.0) -> None:
+          budget_s: float = 0.0, run_seeds: tuple[int, ...] = (), checkpoints: Path | None = None,
+          sample_only: bool = False) -> None:
     import dataclasses
 
     import pytorch_lightning as pl
@@ -167,36 +168,65 @@ def train(bundle: Path, out: Path, part: str, device: str, epochs: int, threads:
     dc = model.config.denoiser
     n = len(lat)
     milestones = tuple(sorted({max(1, round(f * epochs)) for f in FAITHFUL["milestones"]}))
-    system = DiffusionSystem(model, torch.zeros(1, dc.style_dim), torch.full((n, 1), -1, dtype=torch.long),
-                             drop={}, drop_all=0.0, dropout_mode=FAITHFUL["condition_dropout"], loss=FAITHFUL["loss"],
-                             t_min=FAITHFUL["t_min"], lr=FAITHFUL["lr"], betas=FAITHFUL["betas"],
-                             weight_decay=FAITHFUL["weight_decay"], milestones=milestones, gamma=FAITHFUL["gamma"],
-                             ema_decay=FAITHFUL["ema_decay"], ema_start=FAITHFUL["ema_start"],
-                             ema_warmup=FAITHFUL["ema_warmup"], val_every=epochs + 1, max_epochs=epochs,
-                             val_score=None, seed=seed)
-    c = _conditions(train_a, dc)
-    ds = TensorDataset(torch.arange(n), torch.as_tensor(lat), c.audio_frames, c.text_frames, c.audio_pooled,
-                       c.text_pooled, c.seed)
-    loader = epoch_loader(ds, FAITHFUL["batch_size"], seed, 1)
+    ckpt_dir = checkpoints or out
+    ckpt, trained = ckpt_dir / f"model_{part}.safetensors", ckpt_dir / f"trained_{part}.json"
     out.mkdir(parents=True, exist_ok=True)
-    callbacks = ()
-    if budget_s > 0:        # a device lease: stop at the end of the first epoch past the budget (recorded)
-        callbacks = (pl.callbacks.Timer(duration={"seconds": budget_s}, interval="epoch"),)
-    resume = Path(tempfile.mkdtemp(prefix=f"faithful-{part}-"))     # epoch checkpoints: not results
-    try:
-        train_s, _ = fit(system, loader, None, epochs, resume, compute, callbacks=callbacks)
-    finally:
-        shutil.rmtree(resume, ignore_errors=True)
-    trained_epochs = len(system.history)
-    model.load_state_dict(system.best_state)
+    if sample_only:         # a second device call: the weights the first one trained (a warm machine keeps /tmp)
+        from safetensors.torch import load_file
+
+        if not (ckpt.is_file() and trained.is_file()):
+            raise FileNotFoundError(f"{ckpt_dir}: no model_{part}.safetensors / trained_{part}.json; run "
+                                    f"`faithful_row.py train` without --sample-only first (same --checkpoints)")
+        model.load_state_dict(load_file(ckpt))
+        training = read_json(trained)
+    else:
+        system = DiffusionSystem(model, torch.zeros(1, dc.style_dim), torch.full((n, 1), -1, dtype=torch.long),
+                                 drop={}, drop_all=0.0, dropout_mode=FAITHFUL["condition_dropout"],
+                                 loss=FAITHFUL["loss"], t_min=FAITHFUL["t_min"], lr=FAITHFUL["lr"],
+                                 betas=FAITHFUL["betas"], weight_decay=FAITHFUL["weight_decay"],
+                                 milestones=milestones, gamma=FAITHFUL["gamma"], ema_decay=FAITHFUL["ema_decay"],
+                                 ema_start=FAITHFUL["ema_start"], ema_warmup=FAITHFUL["ema_warmup"],
+                                 val_every=epochs + 1, max_epochs=epochs, val_score=None, seed=seed)
+        c = _conditions(train_a, dc)
+        ds = TensorDataset(torch.arange(n), torch.as_tensor(lat), c.audio_frames, c.text_frames, c.audio_pooled,
+                           c.text_pooled, c.seed)
+        loader = epoch_loader(ds, FAITHFUL["batch_size"], seed, 1)
+        callbacks = ()
+        if budget_s > 0:    # a device lease: stop at the end of the first epoch past the budget (recorded)
+            callbacks = (pl.callbacks.Timer(duration={"seconds": budget_s}, interval="epoch"),)
+        resume = Path(tempfile.mkdtemp(prefix=f"faithful-{part}-"))     # epoch checkpoints: not results
+        try:
+            train_s, _ = fit(system, loader, None, epochs, resume, compute, callbacks=callbacks)
+        finally:
+            shutil.rmtree(resume, ignore_errors=True)
+        trained_epochs = len(system.history)
+        model.load_state_dict(system.best_state)
+        training = {"epochs": trained_epochs, "epochs_planned": epochs, "milestones": list(milestones),
+                    "optimizer_steps": len(loader) * trained_epochs, "history": system.history,
+                    "train_seconds": round(train_s, 1),
+                    "train_samples_per_s": round(len(loader) * FAITHFUL["batch_size"] * trained_epochs / train_s, 1)}
+        from safetensors.torch import save_file
+
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, ckpt)
+        write_json(trained, training)
     model = model.to(device).eval()
     sampler = SamplerConfig(FAITHFUL["sampler"], steps=FAITHFUL["sampler_steps"])
     z_out, gen_s = {}, {}
+    report = {
+        "part": part, **training, "device_check": None,
+        "faithful": {k: list(v) if isinstance(v, tuple) else v for k, v in FAITHFUL.items()},
+        "generate_seconds": gen_s, "nfe": model.nfe(sampler), "parameters": model.parameter_count(),
+        "compute": machine, "gpu": torch.cuda.get_device_name() if device.startswith("cuda") else None}
+    write_json(out / f"report_{part}.json", report)       # rewritten as samples come: a cut lease keeps what is done
+    conds = {}
     for split in SPLITS:
         arrays = {k: v[cut] for k, v in np.load(bundle / f"{split}.npz").items()}
-        cond = _conditions(arrays, dc).to(device)
-        keep = null_keep(len(cond), ("style",), device=device)
-        for rs in meta["run_seeds"]:
+        conds[split] = _conditions(arrays, dc).to(device)
+    for rs in run_seeds or meta["run_seeds"]:      # seed-major: every split of a run seed before the next seed
+        for split in SPLITS:
+            cond = conds[split]
+            keep = null_keep(len(cond), ("style",), device=device)
             g = torch.Generator().manual_seed(noise_seed(seed, rs, split, part))
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
@@ -204,19 +234,19 @@ def train(bundle: Path, out: Path, part: str, device: str, epochs: int, threads:
             z = model.generate(cond, keep, sampler, generator=g, use_ema=FAITHFUL["use_ema"])
             z_out[f"{split}_{rs}"] = z.float().cpu().numpy()
             gen_s[f"{split}_{rs}"] = round(time.perf_counter() - t0, 3)
-    for split in SPLITS:                 # one file per part and split (a device lease returns files of <= 16 MiB)
-        np.savez_compressed(out / f"z_{part}_{split}.npz", **{k: v for k, v in z_out.items() if k.startswith(split)})
-    check = _device_check(model, meta, part, arrays, sampler, seed)
-    write_json(out / f"report_{part}.json", {
-        "part": part, "epochs": trained_epochs, "epochs_planned": epochs, "milestones": list(milestones),
-        "optimizer_steps": len(loader) * trained_epochs, "device_check": check,
-        "faithful": {k: list(v) if isinstance(v, tuple) else v for k, v in FAITHFUL.items()},
-        "history": system.history, "train_seconds": round(train_s, 1),
-        "train_samples_per_s": round(len(loader) * FAITHFUL["batch_size"] * trained_epochs / train_s, 1),
-        "generate_seconds": gen_s, "nfe": model.nfe(sampler), "parameters": model.parameter_count(),
-        "total_seconds": round(time.perf_counter() - t_start, 1), "compute": machine,
-        "gpu": torch.cuda.get_device_name() if device.startswith("cuda") else None})
-    print(f"faithful_row train {part}: {train_s:.1f} s training, generation {gen_s}")
+            print(f"faithful_row train {part}: sampled {split} run seed {rs} ({len(cond)} windows) in "
+                  f"{gen_s[f'{split}_{rs}']} s", flush=True)
+            # one file per part and split (a device lease returns files of <= 16 MiB)
+            np.savez_compressed(out / f"z_{part}_{split}.npz",
+                                **{k: v for k, v in z_out.items() if k.startswith(f"{split}_")})
+            write_json(out / f"report_{part}.json", report)
+    try:        # the samples are saved: a failing check is recorded in the report, not lost with it
+        check = _device_check(model, meta, part, arrays, sampler, seed)
+    except RuntimeError as e:
+        check = {"error": f"{type(e).__name__}: {e}"}
+    report.update(device_check=check, total_seconds=round(time.perf_counter() - t_start, 1))
+    write_json(out / f"report_{part}.json", report)
+    print(f"faithful_row train {part}: {training['train_seconds']} s training, generation {gen_s}")
 
 
 def _device_check(model, meta: dict, part: str, arrays: dict, sampler, seed: int, n: int = 8) -> dict:
@@ -279,7 +309,14 @@ def score(samples: Path, out: Path, params_path: Path, dataset: str) -> None:
                            paths["oracles"], pool=protocol.rprec_pool, trials=protocol.rprec_trials)
     consts = evaluation.beat_constants(np.asarray(train.dir_vec), mean_dir_vec, skeleton, dataset)
     dims = {p: part_dims(skeleton, p) for p in PARTS}
-    run_seeds = list(params.evaluate.seeds)
+    # the run seeds sampled for both parts and splits (a cut lease may have sampled fewer than evaluate's)
+    run_seeds = [rs for rs in params.evaluate.seeds if all(f"{sp}_{rs}" in z[p] for p in PARTS for sp in SPLITS)]
+    if not run_seeds:
+        raise RuntimeError(f"{samples}: no run seed of {list(params.evaluate.seeds)} was sampled for both parts and "
+                           f"splits; run `faithful_row.py train` to the end")
+    if len(run_seeds) < len(params.evaluate.seeds):
+        print(f"faithful_row score: run seeds {run_seeds} of {list(params.evaluate.seeds)} (the others were not "
+              f"sampled); the CIs are over these")
     seeds_left = {split: iter(run_seeds) for split in SPLITS}
 
     def generate(sp) -> np.ndarray:
@@ -355,6 +392,11 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--limit", type=int, default=0, help=argparse.SUPPRESS)
     t.add_argument("--budget-s", type=float, default=0.0,
                    help="stop training at the end of the first epoch past this many seconds (a device lease)")
+    t.add_argument("--run-seeds", type=int, nargs="*", default=[],
+                   help="sample these of evaluate's run seeds (default: all of them)")
+    t.add_argument("--checkpoints", type=Path, help="where the trained weights go (default: --out)")
+    t.add_argument("--sample-only", action="store_true",
+                   help="load the weights a previous train call left in --checkpoints and only sample")
     s = sub.add_parser("score")
     s.add_argument("--samples", type=Path, required=True)
     s.add_argument("--out", type=Path, required=True)
@@ -368,12 +410,15 @@ def main(argv: list[str] | None = None) -> None:
     elif args.cmd == "score":
         score(args.samples, args.out, args.params, args.dataset)
     elif args.part:
-        train(args.bundle, args.out, args.part, args.device, args.epochs, args.threads, args.limit, args.budget_s)
+        train(args.bundle, args.out, args.part, args.device, args.epochs, args.threads, args.limit, args.budget_s,
+              tuple(args.run_seeds), args.checkpoints, args.sample_only)
     else:                                # both parts side by side, one process each
         procs = [subprocess.Popen([sys.executable, __file__, "train", "--bundle", str(args.bundle), "--out",
                                    str(args.out), "--device", args.device, "--epochs", str(args.epochs), "--threads",
                                    str(args.threads), "--limit", str(args.limit), "--budget-s", str(args.budget_s),
-                                   "--part", p]) for p in PARTS]
+                                   "--part", p, "--run-seeds", *map(str, args.run_seeds),
+                                   *(["--checkpoints", str(args.checkpoints)] if args.checkpoints else []),
+                                   *(["--sample-only"] if args.sample_only else [])]) for p in PARTS]
         codes = [p.wait() for p in procs]
         if any(codes):
             raise SystemExit(f"faithful_row train: exit codes {dict(zip(PARTS, codes))}")

@@ -94,9 +94,11 @@ class LatentDiffusion(nn.Module):
         return F.normalize(z, dim=2) * (c.code_dim / c.n_latent) ** 0.5
 
     def style_of(self, ref_latents: torch.Tensor) -> torch.Tensor:
-        """The style condition (B, style_dim) from reference latents (B, L, C): their style slots, standardised."""
+        """The style condition (B, style_dim) from reference latents (B, L, C): their style slots, standardised.
+        Computed where the model's statistics are (a GPU while a stage trains there), returned on the input's device."""
         idx = list(self.config.style_steps)
-        return self.to_x0(ref_latents)[:, idx].reshape(ref_latents.shape[0], -1)
+        z = self.to_x0(ref_latents.to(self.latent_mean.device))
+        return z[:, idx].reshape(ref_latents.shape[0], -1).to(ref_latents.device)
 
     # --- sampling ---
     def denoise(self, x: torch.Tensor, t: torch.Tensor, cond: Conditions, keep: torch.Tensor,

@@ -59,6 +59,15 @@ def test_train_writes_what_score_reads(tmp_path):
     again = tmp_path / "again"
     mod.train(tmp_path, again, "hand", "cpu", epochs=2, threads=1)      # (epochs change the weights)
     np.testing.assert_array_equal(np.load(out / "z_hand_val.npz")["val_0"], np.load(again / "z_hand_val.npz")["val_0"])
+    # a second device call: the saved weights, one run seed, the same samples, the first call's training record
+    later = tmp_path / "later"
+    mod.train(tmp_path, later, "hand", "cpu", epochs=2, threads=1, run_seeds=(1,), checkpoints=out, sample_only=True)
+    z = np.load(later / "z_hand_test.npz")
+    assert z.files == ["test_1"]
+    np.testing.assert_array_equal(z["test_1"], np.load(out / "z_hand_test.npz")["test_1"])
+    assert json.loads((later / "report_hand.json").read_text())["history"] == report["history"]
+    with pytest.raises(FileNotFoundError, match="without --sample-only"):
+        mod.train(tmp_path, later, "body", "cpu", epochs=2, threads=1, checkpoints=out, sample_only=True)
 
 
 def test_noise_seed_is_evaluates():
