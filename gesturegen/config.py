@@ -254,6 +254,9 @@ class VQVAEModelParams:
     code_dim: int = 512              # latent vector size (4 latent steps x code_dim; the original: 512)
     # temporal downsampling, halving per level: 34 frames -> 4 latent steps at 3 (the original), 8 at 2
     down_t: int = 3
+    # residual quantisation: codebooks per latent vector, each quantising what the ones before missed (1: the
+    # original's single codebook)
+    levels: int = 1
     epochs: int = 12
     batch_size: int = 64
     lr: float = 0.0002               # AdamW (the original: 2e-4)

@@ -130,7 +130,8 @@ def run(p: TrainVQVAEParams, protocol: EvaluateBaselinesParams, compute: Compute
     try:
         config = VQVAEConfig(in_dim=skeleton.dim, out_dim=int(dims.size), n_frames=int(wt.meta["n_frames"]),
                              width=width, code_dim=m.code_dim, codebook_size=m.codebook_size, down_t=m.down_t, mu=p.mu,
-                             reset_below=p.reset_below, latent_norm=p.latent_norm, quantizer_seed=seed)
+                             reset_below=p.reset_below, latent_norm=p.latent_norm, quantizer_seed=seed,
+                             levels=m.levels)
     except ValueError as e:
         raise TrainVQVAEError(f"{key} = {m.down_t}: {e}") from None
     if cp.mode != "none" and config.n_latent < 4:

@@ -62,6 +62,7 @@ class VQVAEConfig:
     reset_below: float = 1.0       # EMA count under which a code is reset (the original: 1.0)
     latent_norm: Literal["faithful", "vector"] = "vector"
     quantizer_seed: int = 0
+    levels: int = 1                # residual quantisation: codebooks per latent vector (1: the original)
 
     def __post_init__(self) -> None:
         if self.latent_norm not in ("faithful", "vector"):
@@ -152,8 +153,21 @@ class VQVAE(nn.Module):
         self.norm = nn.LayerNorm(config.code_dim)
         self.quantizer = QuantizeEMAReset(config.codebook_size, config.code_dim, config.mu, config.quantizer_seed,
                                           config.reset_below)
+        # residual levels (none at levels 1: the state dict is the single-codebook one)
+        self.residual = nn.ModuleList(
+            QuantizeEMAReset(config.codebook_size, config.code_dim, config.mu, config.quantizer_seed + k + 1,
+                             config.reset_below) for k in range(config.levels - 1))
         self.decoder = Decoder(config)
         self.info: dict[str, Any] = {}
+
+    def _residual_value(self, flat: torch.Tensor, first: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the dequantised value of all levels, the residual levels' commit loss) of rows `flat` whose first level
+        dequantises to `first`; each further codebook quantises what the ones before missed."""
+        total, commit = first.detach(), flat.new_zeros(())
+        for level in self.residual:
+            q = level(flat - total)
+            total, commit = total + q.x_q.detach(), commit + q.commit
+        return total, commit
 
     def _check(self, x: torch.Tensor) -> None:
         c = self.config
@@ -176,9 +190,14 @@ class VQVAE(nn.Module):
     def forward(self, x: torch.Tensor) -> VQVAEOutput:
         z = self.encode(x)
         b, n, c = z.shape
-        q = self.quantizer(z.reshape(b * n, c))
-        recon = self.decoder(q.x_q.view(b, n, c))
-        return VQVAEOutput(recon, z, q.indices.view(b, n), q.commit, q.perplexity)
+        flat = z.reshape(b * n, c)
+        q = self.quantizer(flat)
+        x_q, commit = q.x_q, q.commit
+        if len(self.residual):
+            total, extra = self._residual_value(flat, q.x_q)
+            x_q, commit = flat + (total - flat).detach(), commit + extra      # straight-through to the encoder
+        recon = self.decoder(x_q.view(b, n, c))
+        return VQVAEOutput(recon, z, q.indices.view(b, n), commit, q.perplexity)
 
     @torch.no_grad()
     def code_indices(self, x: torch.Tensor) -> torch.Tensor:
@@ -197,7 +216,14 @@ class VQVAE(nn.Module):
     def decode_latents(self, z: torch.Tensor) -> torch.Tensor:
         """Continuous latents (B, L, C) -> nearest codes -> the part's motion (how diffusion samples decode)."""
         b, n, c = z.shape
-        return self.decode_indices(self.quantizer.nearest(z.reshape(b * n, c)).view(b, n))
+        flat = z.reshape(b * n, c)
+        if len(self.residual):
+            first = self.quantizer.dequantize(self.quantizer.nearest(flat))
+            total = first
+            for level in self.residual:
+                total = total + level.dequantize(level.nearest(flat - total))
+            return self.decoder(total.view(b, n, c))
+        return self.decode_indices(self.quantizer.nearest(flat).view(b, n))
 
     def parameter_count(self) -> dict[str, int]:
         def count(m: nn.Module) -> int:
