@@ -68,7 +68,6 @@ def run_one(name: str, r: Run, part: str, windows: Path, oracles: Path) -> tuple
     from gesturegen.io import read_json
     from gesturegen.metrics.motion import joints_from_vectors
     from gesturegen.metrics.oracle import beat_f1, stroke_hits
-    from gesturegen.models.quantizer import QuantizeEMAReset
     from gesturegen.models.vqvae import VQVAE, VQVAEConfig, assemble, part_dims
 
     wt, wv = open_split(windows / "train"), open_split(windows / "val")
@@ -80,8 +79,7 @@ def run_one(name: str, r: Run, part: str, windows: Path, oracles: Path) -> tuple
     xv = np.array(wv.dir_vec, np.float32)
     torch.manual_seed(0)
     model = VQVAE(VQVAEConfig(skeleton.dim, len(dims), n_frames=n_frames, width=128, code_dim=64,
-                              codebook_size=r.codes, down_t=r.down_t))
-    residual = torch.nn.ModuleList(QuantizeEMAReset(r.codes, 64, seed=k + 1) for k in range(r.levels - 1))
+                              codebook_size=r.codes, down_t=r.down_t, levels=r.levels))
     idx = torch.as_tensor(dims)
     opt = torch.optim.AdamW(model.parameters(), lr=r.lr, betas=(0.9, 0.99), weight_decay=0.0)
     batch, n = 64, xt.shape[0]
@@ -93,26 +91,15 @@ def run_one(name: str, r: Run, part: str, windows: Path, oracles: Path) -> tuple
             opt, [max(1, round(f * r.epochs)) * per_epoch for f in (0.2, 0.4, 0.6, 0.8)], 0.5)
 
     def forward(x):
-        z = model.encode(x)
         if r.continuous:
-            return model.decoder(z), torch.zeros(())
-        b, steps, c = z.shape
-        flat = z.reshape(b * steps, c)
-        q = model.quantizer(flat)
-        if not len(residual):
-            return model.decoder(q.x_q.view(b, steps, c)), q.commit
-        total, commit = q.x_q.detach(), q.commit          # the codes' values, level by level
-        for level in residual:
-            qk = level(flat - total)
-            total, commit = total + qk.x_q.detach(), commit + qk.commit
-        x_q = flat + (total - flat).detach()                # straight-through to the encoder
-        return model.decoder(x_q.view(b, steps, c)), commit
+            return model.decoder(model.encode(x)), torch.zeros(())
+        out = model(x)                  # the model's own quantiser, its residual levels included
+        return out.recon, out.commit
 
     rec_loss = F.l1_loss if r.loss == "l1" else F.smooth_l1_loss
     t0 = time.perf_counter()
     g = torch.Generator().manual_seed(0)
     model.train()
-    residual.train()
     for _ in range(r.epochs):
         perm = torch.randperm(n, generator=g)
         for i in range(per_epoch):
@@ -128,7 +115,6 @@ def run_one(name: str, r: Run, part: str, windows: Path, oracles: Path) -> tuple
             sched.step()
     train_s = time.perf_counter() - t0
     model.eval()
-    residual.eval()
     with torch.no_grad():
         rec = torch.cat([forward(torch.as_tensor(xv[i:i + 512]))[0] for i in range(0, len(xv), 512)]).numpy()
     full = assemble(xv, rec, dims)

@@ -1,7 +1,8 @@
 """Codebook indices of a VQ-VAE over a dataset's windows (ldmc-spec §5, done right): the on-disk format, its reader,
 and the usage analysis (pure functions) behind extract_codes' report and plots.
 
-    <codes>/<split>/indices.npy   int16   (N, L)      the code of each latent step of each window (L = 4)
+    <codes>/<split>/indices.npy   int16   (N, L)      the code of each latent step of each window (L = 4); with
+                                          (N, L, K)   K residual levels (meta `levels`), every level's code
     <codes>/<split>/latents.npy   float32 (N, L, C)   the continuous, normalised latents before quantisation
     <codes>/<split>/meta.json     format, version, dataset, part, sizes, the VQ-VAE's config.json digest and the
                                   windows split's identity (window count, array checksums, windows.csv digest)
@@ -46,7 +47,8 @@ def write_codes(split_dir: Path, indices: np.ndarray, latents: np.ndarray, info:
     """Write one split's indices.npy, latents.npy and meta.json (info: dataset, part, codebook_size, model_digest,
     windows = windows_identity(...), ...)."""
     n, n_latent, code_dim = latents.shape
-    if indices.shape != (n, n_latent):
+    levels = indices.shape[2] if indices.ndim == 3 else 1
+    if indices.shape[:2] != (n, n_latent) or indices.ndim not in (2, 3):
         raise ValueError(f"indices {indices.shape} do not match latents {latents.shape}")
     if info["codebook_size"] > np.iinfo(np.int16).max + 1:
         raise ValueError(f"codebook_size {info['codebook_size']} does not fit int16 indices")
@@ -54,7 +56,8 @@ def write_codes(split_dir: Path, indices: np.ndarray, latents: np.ndarray, info:
     np.save(split_dir / "indices.npy", np.ascontiguousarray(indices, np.int16))
     np.save(split_dir / "latents.npy", np.ascontiguousarray(latents, np.float32))
     write_json(split_dir / "meta.json", {"format": CODES_FORMAT, "version": CODES_VERSION, **info, "n_windows": n,
-                                         "n_latent": n_latent, "code_dim": code_dim})
+                                         "n_latent": n_latent, "code_dim": code_dim,
+                                         **({"levels": levels} if indices.ndim == 3 else {})})
     return split_dir
 
 
@@ -63,11 +66,16 @@ class Codes:
     """One split's codes, checked (arrays memory-mapped read-only)."""
     path: Path
     meta: dict[str, Any]
-    indices: np.ndarray        # (N, L) int16
+    indices: np.ndarray        # (N, L) int16, or (N, L, K) with K residual levels
     latents: np.ndarray        # (N, L, C) float32
 
     def __len__(self) -> int:
         return self.indices.shape[0]
+
+    @property
+    def first(self) -> np.ndarray:
+        """(N, L): the first level's codes (all of them with one codebook)."""
+        return self.indices if self.indices.ndim == 2 else self.indices[..., 0]
 
 
 def open_codes(split_dir: str | Path, windows=None) -> Codes:
@@ -81,8 +89,10 @@ def open_codes(split_dir: str | Path, windows=None) -> Codes:
                          f"extract_codes")
     meta = check_format(read_json(meta_path), meta_path, CODES_FORMAT, CODES_VERSION, "extract_codes", CodesError)
     n, n_latent, code_dim, k = (int(meta[key]) for key in ("n_windows", "n_latent", "code_dim", "codebook_size"))
+    levels = int(meta.get("levels", 1))
+    idx_shape = (n, n_latent) if "levels" not in meta else (n, n_latent, levels)
     arrays = {}
-    for name, dtype, shape in (("indices", np.int16, (n, n_latent)), ("latents", np.float32, (n, n_latent, code_dim))):
+    for name, dtype, shape in (("indices", np.int16, idx_shape), ("latents", np.float32, (n, n_latent, code_dim))):
         f = split_dir / f"{name}.npy"
         if not f.is_file():
             raise CodesError(f"{f}: missing; the folder is incomplete, {fix}")
@@ -113,13 +123,14 @@ def open_codes(split_dir: str | Path, windows=None) -> Codes:
 # --- encoding -----------------------------------------------------------------------------------------------------
 
 def encode_windows(model, dir_vec: np.ndarray, batch_size: int = 256, progress=None) -> tuple[np.ndarray, np.ndarray]:
-    """(indices (N, L) int16, latents (N, L, C) float32) of windows (N, T, D) through an eval-mode VQ-VAE: the
-    normalised encoder output and its nearest code (what model.code_indices gives). `progress` wraps the batches."""
+    """(indices (N, L) int16, or (N, L, K) for a model of K residual levels; latents (N, L, C) float32) of windows
+    (N, T, D) through an eval-mode VQ-VAE: the normalised encoder output and its nearest codes (what
+    model.code_indices gives). `progress` wraps the batches."""
     import torch
 
     c = model.config
     dev = next(model.parameters()).device
-    idx = np.zeros((dir_vec.shape[0], c.n_latent), np.int16)
+    idx = np.zeros((dir_vec.shape[0], c.n_latent, *((c.levels,) if c.levels > 1 else ())), np.int16)
     lat = np.zeros((dir_vec.shape[0], c.n_latent, c.code_dim), np.float32)
     starts = range(0, dir_vec.shape[0], batch_size)
     model.eval()
@@ -127,7 +138,7 @@ def encode_windows(model, dir_vec: np.ndarray, batch_size: int = 256, progress=N
         for i in progress(starts) if progress else starts:
             z = model.encode(torch.as_tensor(np.array(dir_vec[i:i + batch_size], np.float32), device=dev))
             lat[i:i + len(z)] = z.cpu().numpy()
-            idx[i:i + len(z)] = model.quantizer.nearest(z.reshape(-1, c.code_dim)).view(z.shape[:2]).cpu().numpy()
+            idx[i:i + len(z)] = model.nearest_codes(z).cpu().numpy()
     return idx, lat
 
 

@@ -268,9 +268,9 @@ class ContrastiveParams:
     mode: Literal["none", "faithful", "infonce"] = "infonce"
     weight: float = 5e-7             # faithful: weight of text + audio + style (the original)
     tau: float = 0.01                # faithful: text/audio temperature (style: 1, as the original)
-    weight_text: float = 0.001       # infonce weights and temperatures
-    weight_audio: float = 0.001
-    weight_style: float = 0.0005
+    weight_text: float = 0.0002      # infonce weights and temperatures
+    weight_audio: float = 0.0002
+    weight_style: float = 0.0001
     tau_speech: float = 0.1
     tau_style: float = 0.2
     head_hidden: int = 128           # infonce: hidden channels of the trained feature projections

@@ -65,10 +65,18 @@ def run(p: ExtractCodesParams, compute: ComputeParams, seed: int, dataset: str, 
                for name, s in splits.items()}
     encode_s = time.perf_counter() - start
 
-    usage = {name: codes.split_usage(idx, c.codebook_size) for name, (idx, _) in encoded.items()}
+    # the analysis and plots read the first level's codes (with residual levels, the coarse code of each step);
+    # each level's usage is reported too
+    first = {name: idx if idx.ndim == 2 else idx[..., 0] for name, (idx, _) in encoded.items()}
+    usage = {name: codes.split_usage(idx, c.codebook_size) for name, idx in first.items()}
     perp = {name: {"steps": [u["perplexity"] for u in usage[name]["steps"]],
                    "overall": usage[name]["overall"]["perplexity"]} for name in SPLITS}
-    train_idx = encoded["train"][0]
+    train_idx = first["train"]
+    levels = [] if c.levels == 1 else [
+        {"level": k, "perplexity": round(codes.split_usage(encoded["train"][0][..., k], c.codebook_size)["overall"]
+                                         ["perplexity"], 3),
+         "dead": int(codes.dead_codes(codes.code_counts(encoded["train"][0][..., k], c.codebook_size)).size)}
+        for k in range(c.levels)]
     dead = codes.dead_codes(codes.code_counts(train_idx, c.codebook_size))
     tuples = codes.top_tuples(train_idx, p.n_top_tuples)
 
@@ -109,6 +117,7 @@ def run(p: ExtractCodesParams, compute: ComputeParams, seed: int, dataset: str, 
         write_json(report_json, {
             "dataset": dataset, "part": part, "model": {**info["model"], "config": model.info["config"]},
             "n_windows": {n: len(s) for n, s in splits.items()}, "usage": usage, "perplexity": perp,
+            "residual_levels_train": levels,
             "dead_codes_train": dead.tolist(), "top_tuples_train": [
                 {"codes": list(t), "count": n, "share": n / len(train_idx)} for t, n in tuples],
             "embeddings": {"split": "val", "pca_windows": len(val), "tsne_windows": int(keep.size),

@@ -200,30 +200,50 @@ class VQVAE(nn.Module):
         return VQVAEOutput(recon, z, q.indices.view(b, n), commit, q.perplexity)
 
     @torch.no_grad()
-    def code_indices(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.encode(x)
-        return self.quantizer.nearest(z.reshape(-1, z.shape[-1])).view(z.shape[:2])
-
-    def decode_indices(self, indices: torch.Tensor) -> torch.Tensor:
-        """Code indices (B, L) -> the part's motion (B, T, out_dim)."""
-        if indices.dim() != 2 or indices.shape[1] != self.config.n_latent:
-            raise VQVAEMismatchError(f"VQ-VAE: expected code indices (B, {self.config.n_latent}), got "
-                                     f"{tuple(indices.shape)}")
-        if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= self.config.codebook_size):
-            raise VQVAEMismatchError(f"VQ-VAE: code indices outside [0, {self.config.codebook_size})")
-        return self.decoder(self.quantizer.dequantize(indices))
-
-    def decode_latents(self, z: torch.Tensor) -> torch.Tensor:
-        """Continuous latents (B, L, C) -> nearest codes -> the part's motion (how diffusion samples decode)."""
+    def nearest_codes(self, z: torch.Tensor) -> torch.Tensor:
+        """The nearest codes of latents z (B, L, C): indices (B, L) with one codebook, (B, L, levels) with residual
+        levels (level k quantises what levels 0 … k−1 missed)."""
         b, n, c = z.shape
         flat = z.reshape(b * n, c)
-        if len(self.residual):
-            first = self.quantizer.dequantize(self.quantizer.nearest(flat))
-            total = first
-            for level in self.residual:
-                total = total + level.dequantize(level.nearest(flat - total))
-            return self.decoder(total.view(b, n, c))
-        return self.decode_indices(self.quantizer.nearest(flat).view(b, n))
+        first = self.quantizer.nearest(flat)
+        if not len(self.residual):
+            return first.view(b, n)
+        out, total = [first], self.quantizer.dequantize(first)
+        for level in self.residual:
+            idx = level.nearest(flat - total)
+            out.append(idx)
+            total = total + level.dequantize(idx)
+        return torch.stack(out, dim=-1).view(b, n, self.config.levels)
+
+    @torch.no_grad()
+    def code_indices(self, x: torch.Tensor) -> torch.Tensor:
+        return self.nearest_codes(self.encode(x))
+
+    def dequantize(self, indices: torch.Tensor) -> torch.Tensor:
+        """Code indices -> the quantised latents (B, L, C): (B, L) through the first codebook (for a residual model
+        the coarse value), (B, L, levels) summed over every level."""
+        c = self.config
+        shape = (c.n_latent,) if indices.dim() == 2 else (c.n_latent, c.levels)
+        if indices.dim() not in (2, 3) or tuple(indices.shape[1:]) != shape:
+            raise VQVAEMismatchError(f"VQ-VAE: expected code indices (B, {c.n_latent}) or, with its {c.levels} "
+                                     f"residual levels, (B, {c.n_latent}, {c.levels}); got {tuple(indices.shape)}")
+        if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= c.codebook_size):
+            raise VQVAEMismatchError(f"VQ-VAE: code indices outside [0, {c.codebook_size})")
+        if indices.dim() == 2:
+            return self.quantizer.dequantize(indices)
+        total = self.quantizer.dequantize(indices[..., 0])
+        for k, level in enumerate(self.residual, start=1):
+            total = total + level.dequantize(indices[..., k])
+        return total
+
+    def decode_indices(self, indices: torch.Tensor) -> torch.Tensor:
+        """Code indices (B, L) or (B, L, levels) -> the part's motion (B, T, out_dim)."""
+        return self.decoder(self.dequantize(indices))
+
+    def decode_latents(self, z: torch.Tensor) -> torch.Tensor:
+        """Continuous latents (B, L, C) -> nearest codes (every level) -> the part's motion (how diffusion samples
+        decode)."""
+        return self.decode_indices(self.nearest_codes(z))
 
     def parameter_count(self) -> dict[str, int]:
         def count(m: nn.Module) -> int:

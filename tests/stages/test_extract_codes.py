@@ -127,3 +127,28 @@ def test_open_codes_refuses_other_windows(world, extracted, tmp_path):
     np.save(broken / "indices.npy", np.full((24, 4), 64, np.int16))
     with pytest.raises(CodesError, match=r"outside \[0, 64\)"):
         open_codes(broken)
+
+
+def test_residual_levels_every_code_stored(world, tmp_path):
+    """A VQ-VAE of 3 residual levels: every level's code of every window is stored, decodes to the model's own
+    reconstruction, and each level's usage is reported; the plots read the first level."""
+    import dataclasses
+
+    root, windows, _, _ = world
+    torch.manual_seed(0)
+    base = VQVAEConfig(in_dim=126, out_dim=36, width=16, code_dim=32, codebook_size=64)
+    model = VQVAE(dataclasses.replace(base, levels=3)).train()
+    x = torch.as_tensor(np.array(open_split(windows / "train").dir_vec))
+    model(x)                                                              # initialises every codebook
+    save_vqvae(model.eval(), tmp_path / "model", {"dataset": "demo", "part": "body", "skeleton": "ted_expressive"})
+    out = _main(world, tmp_path / "out", **{"--model": tmp_path / "model"})
+    c = open_codes(out / "codes" / "train", open_split(windows / "train"))
+    assert c.indices.shape == (60, 4, 3) and c.meta["levels"] == 3
+    with torch.no_grad():
+        torch.testing.assert_close(model.decode_indices(torch.as_tensor(np.array(c.indices), dtype=torch.int64)),
+                                   model(x).recon)
+    rep = read_json(out / "report.json")
+    assert [lv["level"] for lv in rep["residual_levels_train"]] == [0, 1, 2]
+    assert rep["perplexity"]["train"]["overall"] == pytest.approx(rep["residual_levels_train"][0]["perplexity"],
+                                                                   abs=1e-3)
+    assert all((out / "plots" / f"{n}.png").is_file() for n in ("usage", "perplexity", "pca", "tsne", "top_tuples"))

@@ -64,6 +64,18 @@ def test_subsample_and_embeddings():
         codes.embed_2d(x, "umap", 0)
 
 
+def test_residual_levels_round_trip(tmp_path):
+    """A model of K residual levels stores every level's code (N, L, K); the analysis reads the first level."""
+    lat = np.random.default_rng(0).standard_normal((5, 4, 3)).astype(np.float32)
+    idx = np.stack([IDX, (IDX + 1) % 5, (IDX + 2) % 5], axis=-1)
+    codes.write_codes(tmp_path / "val", idx, lat, {"dataset": "demo", "part": "body", "codebook_size": 5})
+    c = codes.open_codes(tmp_path / "val")
+    assert c.meta["levels"] == 3 and c.indices.shape == (5, 4, 3) and np.array_equal(c.first, IDX)
+    np.save(tmp_path / "val/indices.npy", idx[..., :2].astype(np.int16))
+    with pytest.raises(codes.CodesError, match=r"indices.npy: int16 \(5, 4, 2\).*says int16 \(5, 4, 3\)"):
+        codes.open_codes(tmp_path / "val")
+
+
 def test_write_and_open_round_trip(tmp_path):
     lat = np.random.default_rng(0).standard_normal((5, 4, 3)).astype(np.float32)
     codes.write_codes(tmp_path / "val", IDX, lat, {"dataset": "demo", "part": "body", "codebook_size": 5})

@@ -460,6 +460,13 @@ def test_residual_levels_quantise_what_the_first_codebook_misses():
         with torch.no_grad():
             out = m(x)
             torch.testing.assert_close(m.decode_latents(out.latents), out.recon)
+            idx = m.code_indices(x)         # every level's code: (B, L) with one codebook, (B, L, levels) with more
+            assert idx.shape == ((64, 4) if levels == 1 else (64, 4, levels))
+            torch.testing.assert_close(idx[..., 0] if levels > 1 else idx, out.indices, rtol=0, atol=0)
+            torch.testing.assert_close(m.decode_indices(idx), out.recon)
+            if levels > 1:
+                with pytest.raises(VQVAEMismatchError, match=r"\(B, 4, 3\); got \(64, 4, 2\)"):
+                    m.decode_indices(idx[..., :2])
             flat = out.latents.reshape(-1, out.latents.shape[-1])
             total = m.quantizer.dequantize(m.quantizer.nearest(flat))
             for level in m.residual:
