@@ -2,6 +2,7 @@
 ours (infonce), everything else as in params.yaml, on the DAG's current inputs; prints one table.
 
     python benchmarks/ablation_contrastive.py [--dataset demo] [--parts body hand] [--out /tmp/ablation] [--reuse-dag]
+                                              [--reuse-runs]
 
 Needs the upstream stages' outputs (run the DAG first). With --reuse-dag the row of the mode params.yaml already
 uses is read from the DAG's own results/train_vqvae/<dataset>-<part>/ instead of being trained again. Each run is the train_vqvae stage itself (its command line,
@@ -30,6 +31,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=Path("/tmp/gesturegen-ablation"))
     ap.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     ap.add_argument("--reuse-dag", action="store_true", help="take params.yaml's own mode from results/train_vqvae")
+    ap.add_argument("--reuse-runs", action="store_true",
+                    help="read a run already under --out (its report.json) instead of training it again")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from stages import train_vqvae
@@ -43,6 +46,8 @@ def main(argv: list[str] | None = None) -> None:
             t = time.perf_counter()
             if args.reuse_dag and params["train_vqvae"]["contrastive"]["mode"] == mode:
                 out = res / f"train_vqvae/{ds}-{part}"
+            elif args.reuse_runs and (out / "report.json").is_file():
+                pass
             else:
                 params["train_vqvae"]["contrastive"]["mode"] = mode
                 out.mkdir(parents=True, exist_ok=True)

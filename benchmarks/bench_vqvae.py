@@ -31,6 +31,7 @@ class Config(NamedTuple):
     latent_norm: str
     down_t: int
     original_samples_s: float | None     # the original code's figure from perf-floors.md
+    levels: int = 1                      # residual codebooks per latent vector
 
 
 # our defaults are read from params.yaml (train_vqvae.models.<dataset>)
@@ -49,7 +50,8 @@ def _configs() -> dict:
     root = Path(__file__).resolve().parents[1]
     models = yaml.safe_load((root / "params.yaml").read_text())["train_vqvae"]["models"]
     ours = {f"ours: {ds} default": Config(SKELETON_OF[ds], m["codebook_size"] if m["faithful_width"] else m["width"],
-                                          m["codebook_size"], m["code_dim"], m["batch_size"], "vector", m["down_t"], None)
+                                          m["codebook_size"], m["code_dim"], m["batch_size"], "vector", m["down_t"], None,
+                                          m["levels"])
             for ds, m in models.items()}
     return {**ORIGINAL, **ours}
 
@@ -68,11 +70,11 @@ def run_one(name: str, steps: int, warmup: int, threads: int = 2) -> dict:
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    skel_name, width, codebook, code_dim, batch, norm, down_t, _ = CONFIGS[name]   # a Config
+    skel_name, width, codebook, code_dim, batch, norm, down_t, _, levels = CONFIGS[name]   # a Config
     skel = get_skeleton(skel_name)
     body = torch.as_tensor(part_dims(skel, "body"))
     model = VQVAE(VQVAEConfig(skel.dim, len(body), width=width, codebook_size=codebook, code_dim=code_dim,
-                              latent_norm=norm, down_t=down_t)).train()
+                              latent_norm=norm, down_t=down_t, levels=levels)).train()
     ccfg = ContrastiveConfig(mode="infonce", code_dim=code_dim, audio_dim=136, text_dim=384, audio_frame_dim=68,
                              text_frame_dim=384)
     contrastive = Contrastive(ccfg).train()

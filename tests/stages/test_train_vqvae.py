@@ -13,7 +13,7 @@ from stages import build_windows, extract_features, train_vqvae
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TINY = {"train_vqvae.models.demo": {"width": 16, "faithful_width": False, "codebook_size": 32, "code_dim": 32, "down_t": 3,
-                                    "epochs": 2, "batch_size": 16, "lr": 0.001},
+                                    "levels": 2, "epochs": 2, "batch_size": 16, "lr": 0.001},   # 2: residual codebooks
         "train_vqvae.retrieval_pool": 4,
         "evaluate_baselines.seeds": [0, 1], "evaluate_baselines.diversity_permutations": 5,
         "evaluate_baselines.faithful_batch_size": {"demo": 8}, "evaluate_baselines.min_half_windows": 8,
