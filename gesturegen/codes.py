@@ -47,7 +47,6 @@ def write_codes(split_dir: Path, indices: np.ndarray, latents: np.ndarray, info:
     """Write one split's indices.npy, latents.npy and meta.json (info: dataset, part, codebook_size, model_digest,
     windows = windows_identity(...), ...)."""
     n, n_latent, code_dim = latents.shape
-    levels = indices.shape[2] if indices.ndim == 3 else 1
     if indices.shape[:2] != (n, n_latent) or indices.ndim not in (2, 3):
         raise ValueError(f"indices {indices.shape} do not match latents {latents.shape}")
     if info["codebook_size"] > np.iinfo(np.int16).max + 1:
@@ -57,7 +56,7 @@ def write_codes(split_dir: Path, indices: np.ndarray, latents: np.ndarray, info:
     np.save(split_dir / "latents.npy", np.ascontiguousarray(latents, np.float32))
     write_json(split_dir / "meta.json", {"format": CODES_FORMAT, "version": CODES_VERSION, **info, "n_windows": n,
                                          "n_latent": n_latent, "code_dim": code_dim,
-                                         **({"levels": levels} if indices.ndim == 3 else {})})
+                                         **({"levels": indices.shape[2]} if indices.ndim == 3 else {})})
     return split_dir
 
 
@@ -75,7 +74,7 @@ class Codes:
     @property
     def first(self) -> np.ndarray:
         """(N, L): the first level's codes (all of them with one codebook)."""
-        return self.indices if self.indices.ndim == 2 else self.indices[..., 0]
+        return first_level(self.indices)
 
 
 def open_codes(split_dir: str | Path, windows=None) -> Codes:
@@ -89,8 +88,7 @@ def open_codes(split_dir: str | Path, windows=None) -> Codes:
                          f"extract_codes")
     meta = check_format(read_json(meta_path), meta_path, CODES_FORMAT, CODES_VERSION, "extract_codes", CodesError)
     n, n_latent, code_dim, k = (int(meta[key]) for key in ("n_windows", "n_latent", "code_dim", "codebook_size"))
-    levels = int(meta.get("levels", 1))
-    idx_shape = (n, n_latent) if "levels" not in meta else (n, n_latent, levels)
+    idx_shape = (n, n_latent, int(meta["levels"])) if "levels" in meta else (n, n_latent)
     arrays = {}
     for name, dtype, shape in (("indices", np.int16, idx_shape), ("latents", np.float32, (n, n_latent, code_dim))):
         f = split_dir / f"{name}.npy"
@@ -200,6 +198,20 @@ def usage_summary(counts: np.ndarray, top: int = 5) -> dict[str, Any]:
     return {"n": n, "used": int((counts > 0).sum()), "dead": int((counts == 0).sum()),
             "perplexity": perplexity(counts), "max_share": float(counts.max() / n) if n else None,
             "top_codes": [[int(c), int(counts[c])] for c in order if counts[c] > 0]}
+
+
+def first_level(indices: np.ndarray) -> np.ndarray:
+    """(N, L): the first level's codes of indices (N, L) or, with residual levels, (N, L, K)."""
+    return indices if indices.ndim == 2 else indices[..., 0]
+
+
+def level_usage(indices: np.ndarray, codebook_size: int) -> list[dict[str, Any]]:
+    """Per residual level of indices (N, L, K): its overall perplexity and dead (never used) codes; [] for (N, L)."""
+    if indices.ndim == 2:
+        return []
+    return [{"level": k, "perplexity": round(split_usage(indices[..., k], codebook_size)["overall"]["perplexity"], 3),
+             "dead": int(dead_codes(code_counts(indices[..., k], codebook_size)).size)}
+            for k in range(indices.shape[2])]
 
 
 def split_usage(indices: np.ndarray, codebook_size: int) -> dict[str, Any]:

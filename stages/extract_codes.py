@@ -67,16 +67,12 @@ def run(p: ExtractCodesParams, compute: ComputeParams, seed: int, dataset: str, 
 
     # the analysis and plots read the first level's codes (with residual levels, the coarse code of each step);
     # each level's usage is reported too
-    first = {name: idx if idx.ndim == 2 else idx[..., 0] for name, (idx, _) in encoded.items()}
+    first = {name: codes.first_level(idx) for name, (idx, _) in encoded.items()}
     usage = {name: codes.split_usage(idx, c.codebook_size) for name, idx in first.items()}
     perp = {name: {"steps": [u["perplexity"] for u in usage[name]["steps"]],
                    "overall": usage[name]["overall"]["perplexity"]} for name in SPLITS}
     train_idx = first["train"]
-    levels = [] if c.levels == 1 else [
-        {"level": k, "perplexity": round(codes.split_usage(encoded["train"][0][..., k], c.codebook_size)["overall"]
-                                         ["perplexity"], 3),
-         "dead": int(codes.dead_codes(codes.code_counts(encoded["train"][0][..., k], c.codebook_size)).size)}
-        for k in range(c.levels)]
+    levels = codes.level_usage(encoded["train"][0], c.codebook_size)
     dead = codes.dead_codes(codes.code_counts(train_idx, c.codebook_size))
     tuples = codes.top_tuples(train_idx, p.n_top_tuples)
 
