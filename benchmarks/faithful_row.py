@@ -42,7 +42,10 @@ FAITHFUL = {"denoiser": "unet", "objective": "eps", "schedule": "linear", "steps
             "betas": (0.9, 0.99), "weight_decay": 0.0, "batch_size": 32, "milestones": (0.2, 0.4, 0.6, 0.8),
             "gamma": 0.5, "ema_decay": 0.995, "ema_start": 2000, "ema_warmup": False, "use_ema": False,
             "quantize": True, "latent_scale": "none", "sampler": "ddpm_lerp", "sampler_steps": 99,
-            "unet_time_dim": 1536}
+            "unet_time_dim": 1536,
+            # the pooled features standardised with the train split's statistics, as our model's: a property of
+            # the feature set (the default audio features are raw dB and Hz), not of the original's recipe
+            "condition_scale": "standardize"}
 
 
 def _paths(dataset: str) -> dict:
@@ -114,7 +117,8 @@ def _model(meta: dict, part: str, seed: int):
                         train_seed_encoder=FAITHFUL["train_seed_encoder"], projection_seed=seed)
     return LatentDiffusion(LatentDiffusionConfig(denoiser=dc, steps=FAITHFUL["steps"], schedule=FAITHFUL["schedule"],
                                                  objective=FAITHFUL["objective"], latent_norm=pm["latent_norm"],
-                                                 latent_scale=FAITHFUL["latent_scale"], style_steps=style_steps))
+                                                 latent_scale=FAITHFUL["latent_scale"],
+                                                 condition_scale=FAITHFUL["condition_scale"], style_steps=style_steps))
 
 
 def _conditions(arrays, dc):
@@ -164,6 +168,10 @@ def train(bundle: Path, out: Path, part: str, device: str, epochs: int, threads:
     pl.seed_everything(seed, workers=True, verbose=False)
     model = _model(meta, part, seed)
     model.set_latent_stats(lat)
+    dc = model.config.denoiser
+    model.set_condition_stats(audio_frames=np.zeros((1, 1, dc.audio_frame_dim), np.float32),   # the UNet reads none
+                              text_frames=np.zeros((1, 1, dc.text_frame_dim), np.float32),
+                              audio_pooled=train_a["audio_pooled"], text_pooled=train_a["text_pooled"])
     model.ema.load_state_dict(model.net.state_dict())
     dc = model.config.denoiser
     n = len(lat)

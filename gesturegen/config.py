@@ -364,6 +364,7 @@ class DiffusionParams:
     train_t0: bool = True            # train every step t = 0 ... T-1 (the original: never t = 0)
     train_seed_encoder: bool = True  # the original never optimised its seed-pose encoder
     latent_scale: Literal["standardize", "none"] = "standardize"
+    condition_scale: Literal["standardize", "none"] = "standardize"   # speech/text features (none: as extracted)
     style_refs: int = 4              # reference windows drawn per training window (one per epoch, in turn)
     ema_decay: float = 0.999
     ema_start: int = 0               # plain copy for this many steps (the original: 2000, decay 0.995)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -202,20 +203,26 @@ def beat_constants(train_dir_vec: np.ndarray, mean_dir_vec: np.ndarray, skeleton
 
 @dataclass
 class SplitContext:
-    """What every row of a split shares, computed once: real motion, audio onsets, real features and joints, the
-    partitions of each run seed."""
+    """What every row of a split shares, computed once: real motion, real features and joints, the partitions of each
+    run seed, and the audio onsets (librosa, about 7 ms a window: computed at their first use, so a caller that scores
+    only FGD, such as the diffusion stage's checkpoint selection, never pays for them)."""
     split: EvalSplit
     real: np.ndarray
-    onsets: list[np.ndarray]
     real_feats: np.ndarray
     real_joints: np.ndarray
     partitions: dict[int, list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
     ref_stats: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
-    onsets_padded: np.ndarray | None = None      # pad_times(onsets), for re-pairing motion with other audio
+    sample_rate_hz: int = 16000
 
-    def __post_init__(self) -> None:
-        if self.onsets_padded is None:
-            self.onsets_padded = pad_times(self.onsets)
+    @cached_property
+    def onsets(self) -> list[np.ndarray]:
+        """Each window's audio onset times (s)."""
+        return [audio_onsets(np.asarray(a, dtype=np.float32), sr=self.sample_rate_hz) for a in self.split.audio]
+
+    @cached_property
+    def onsets_padded(self) -> np.ndarray:
+        """pad_times(onsets), for re-pairing motion with other audio."""
+        return pad_times(self.onsets)
 
     def ref_moments(self, run_seed: int, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(S_R, S_R^½) of the reference half's real features, computed once per (run seed, partition)."""
@@ -237,9 +244,8 @@ def prepare_split(split: EvalSplit, features: Callable[[np.ndarray], np.ndarray]
     tag = zlib.crc32(split.name.encode())
     parts = {rs: video_partitions(split.videos, s.n_partitions, s.min_half_windows,
                                   np.random.default_rng([seed, rs, tag, 1]), split.name) for rs in run_seeds}
-    onsets = [audio_onsets(np.asarray(a, dtype=np.float32), sr=s.sample_rate_hz) for a in split.audio]
     joints = joints_from_vectors(real, mean_dir_vec, skeleton).astype(np.float32)
-    return SplitContext(split, real, onsets, features(real), joints, parts)
+    return SplitContext(split, real, features(real), joints, parts, sample_rate_hz=s.sample_rate_hz)
 
 
 def _joints(gen: np.ndarray, mean_dir_vec: np.ndarray, skeleton: Skeleton, chunk: int = 256) -> np.ndarray:

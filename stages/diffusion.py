@@ -142,7 +142,7 @@ def run(p: DiffusionParams, protocol: EvaluateBaselinesParams, compute: ComputeP
                               train_seed_encoder=p.train_seed_encoder, projection_seed=seed)
         config = LatentDiffusionConfig(denoiser=dcfg, steps=p.steps, schedule=p.schedule, objective=p.objective,
                                        latent_norm=vc.latent_norm, latent_scale=p.latent_scale,
-                                       style_steps=style_steps)
+                                       condition_scale=p.condition_scale, style_steps=style_steps)
     except ValueError as e:
         raise DiffusionStageError(f"params.yaml: diffusion: {e}") from None
     sampler = sampler_config(p)
@@ -194,6 +194,8 @@ def run(p: DiffusionParams, protocol: EvaluateBaselinesParams, compute: ComputeP
     pl.seed_everything(seed, workers=True, verbose=False)
     model = LatentDiffusion(config)
     model.set_latent_stats(lat_t)
+    model.set_condition_stats(audio_frames=ft.audio_frames, text_frames=ft.text_frames,
+                              audio_pooled=ft.audio_pooled, text_pooled=ft.text_pooled)
     model.ema.load_state_dict(model.net.state_dict())
     with torch.no_grad():
         style_table = model.style_of(torch.as_tensor(lat_t))

@@ -120,10 +120,11 @@ class _CrossAttention(nn.Module):
         return x.view(b, n, self.heads, d // self.heads).transpose(1, 2)
 
     def kv(self, mem: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(kᵀ/√d_head (B, heads, d_head, T), v (B, heads, T, d_head)) of the condition frames."""
+        """(kᵀ/√d_head (B, heads, d_head, T), v (B, heads, T, d_head)) of the condition frames, contiguous (made once
+        per sampling run: as views, every step's matmul copied them)."""
         k, v = self.kv_proj(mem).chunk(2, dim=-1)
         k = self._split(k)
-        return (k * k.shape[-1] ** -0.5).transpose(-1, -2).contiguous(), self._split(v)
+        return (k * k.shape[-1] ** -0.5).transpose(-1, -2).contiguous(), self._split(v).contiguous()
 
     def forward(self, h: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         kt, v = kv
@@ -132,11 +133,34 @@ class _CrossAttention(nn.Module):
         return self.o(out.transpose(1, 2).reshape(b, n, self.heads * dh))
 
 
+class _TokenAttention(nn.Module):
+    """Multi-head self-attention over the latent tokens, with nn.MultiheadAttention's parameters (names, shapes,
+    initialisation) written out as softmax(q·kᵀ/√d)·v: for 9 tokens torch's module spent most of its time outside
+    the arithmetic (13 ms against ~4 ms per call at batch 1024 on 2 threads; its training path is Python)."""
+
+    def __init__(self, d: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * d, d))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * d))
+        self.out_proj = nn.Linear(d, d)
+        nn.init.xavier_uniform_(self.in_proj_weight)
+        nn.init.zeros_(self.out_proj.bias)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        b, n, d = h.shape
+        dh = d // self.heads
+        q, k, v = F.linear(h, self.in_proj_weight, self.in_proj_bias).view(b, n, 3, self.heads, dh).permute(
+            2, 0, 3, 1, 4)
+        out = torch.matmul(q * dh ** -0.5, k.transpose(-1, -2)).softmax(dim=-1).matmul(v)
+        return self.out_proj(out.transpose(1, 2).reshape(b, n, d))
+
+
 class _Block(nn.Module):
     def __init__(self, d: int, heads: int, ff_mult: int, dropout: float):
         super().__init__()
         self.n1 = nn.LayerNorm(d, elementwise_affine=False)
-        self.sa = nn.MultiheadAttention(d, heads, batch_first=True)
+        self.sa = _TokenAttention(d, heads)
         self.n2 = nn.LayerNorm(d)
         self.ca = _CrossAttention(d, heads)
         self.n3 = nn.LayerNorm(d, elementwise_affine=False)
@@ -148,7 +172,7 @@ class _Block(nn.Module):
     def forward(self, x: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor], c: torch.Tensor) -> torch.Tensor:
         s1, b1, g1, s2, b2, g2 = self.mod(c)[:, None].chunk(6, dim=-1)
         h = self.n1(x) * (1 + s1) + b1
-        x = x + g1 * self.sa(h, h, h, need_weights=False)[0]
+        x = x + g1 * self.sa(h)
         x = x + self.ca(self.n2(x), kv)
         h = self.n3(x) * (1 + s2) + b2
         return x + g2 * self.ff(h)

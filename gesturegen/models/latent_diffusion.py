@@ -7,6 +7,11 @@ schedule and objective, and the way back from a sample to motion (ldmc-spec §6)
     sample x₀ (gesturegen.models.diffusion.sample), z = x₀ · std + mean, then the VQ-VAE's latent normalisation
     again (the original's F.normalize after sampling), optionally the nearest codes, then the VQ-VAE's decoder.
 
+The speech and text features (per frame and pooled) enter the denoiser standardised per dimension with the train
+split's mean and std ("standardize", `set_condition_stats`; kept as buffers, so a saved model applies them itself)
+or as extract_features wrote them ("none": the default audio features are raw log-mel dB (std ≈ 25), onset
+strength and pitch in Hz (mean ≈ 98), which swamped the latent tokens in the transformer's residual stream).
+
 Saved as `model.safetensors` (denoiser, its EMA copy, the latent statistics) + `config.json` (this config and what
 it was trained on: dataset, part, the VQ-VAE's folder and config digest), so `evaluate`, `render_videos` and
 `gesturegen generate` rebuild it from the folder alone and refuse it beside a VQ-VAE of another dataset or part.
@@ -30,7 +35,7 @@ from gesturegen.models.denoisers import MODALITIES, Conditions, DenoiserConfig, 
 from gesturegen.models.diffusion import SamplerConfig, Schedule, nfe, sample
 
 DIFFUSION_FORMAT = "gesturegen-latent-diffusion"
-DIFFUSION_VERSION = 1
+DIFFUSION_VERSION = 2          # 2: the condition statistics (buffers cond_*)
 
 
 class DiffusionMismatchError(ValueError):
@@ -45,6 +50,7 @@ class LatentDiffusionConfig:
     objective: Literal["eps", "v", "x0"] = "v"
     latent_norm: Literal["faithful", "vector"] = "vector"     # the VQ-VAE's (renormalisation after sampling)
     latent_scale: Literal["standardize", "none"] = "standardize"
+    condition_scale: Literal["standardize", "none"] = "standardize"   # the speech and text features
     style_steps: tuple[int, ...] = (2, 3)                     # the reference latent's slots that make the style
 
     def __post_init__(self) -> None:
@@ -70,6 +76,9 @@ class LatentDiffusion(nn.Module):
         self.ema = copy.deepcopy(self.net).requires_grad_(False)
         self.register_buffer("latent_mean", torch.zeros(dc.n_latent, dc.code_dim))
         self.register_buffer("latent_std", torch.ones(dc.n_latent, dc.code_dim))
+        for name, dim in self._condition_dims().items():
+            self.register_buffer(f"cond_mean_{name}", torch.zeros(dim))
+            self.register_buffer(f"cond_std_{name}", torch.ones(dim))
         self.schedule = Schedule(config.steps, config.schedule, config.objective)
         self.info: dict[str, Any] = {}
 
@@ -100,6 +109,49 @@ class LatentDiffusion(nn.Module):
         z = self.to_x0(ref_latents.to(self.latent_mean.device))
         return z[:, idx].reshape(ref_latents.shape[0], -1).to(ref_latents.device)
 
+    # --- conditions ---
+    def _condition_dims(self) -> dict[str, int]:
+        c = self.config.denoiser
+        return {"audio_frames": c.audio_frame_dim, "text_frames": c.text_frame_dim,
+                "audio_pooled": c.audio_pooled_dim, "text_pooled": c.text_pooled_dim}
+
+    def set_condition_stats(self, **features: np.ndarray) -> None:
+        """Per-dimension mean and std of the train split's speech and text features (audio_frames, text_frames:
+        (N, T, D); audio_pooled, text_pooled: (N, D)) ("standardize"; "none" keeps 0 and 1). A dimension that is
+        constant in the train split keeps std 1 (it stays constant, and a new value at inference stays finite)."""
+        if self.config.condition_scale == "none":
+            return
+        dims = self._condition_dims()
+        if set(features) != set(dims):
+            raise ValueError(f"set_condition_stats: expected {sorted(dims)}, got {sorted(features)}")
+        for name, a in features.items():
+            a = np.asarray(a)
+            a = a.reshape(-1, a.shape[-1])
+            if a.shape[1] != dims[name]:
+                raise DiffusionMismatchError(f"condition {name}: dimension {a.shape[1]}, the model has {dims[name]}")
+            mean = np.zeros(a.shape[1])
+            sq = np.zeros(a.shape[1])
+            for i in range(0, a.shape[0], 65536):          # float64 sums in chunks: no float64 copy of the split
+                chunk = a[i:i + 65536].astype(np.float64)
+                mean += chunk.sum(0)
+                sq += (chunk ** 2).sum(0)
+            n = max(a.shape[0], 1)
+            mean /= n
+            std = np.sqrt(np.maximum(sq / n - mean ** 2, 0.0))
+            std[std < 1e-6] = 1.0
+            getattr(self, f"cond_mean_{name}").copy_(torch.as_tensor(mean, dtype=torch.float32))
+            getattr(self, f"cond_std_{name}").copy_(torch.as_tensor(std, dtype=torch.float32))
+
+    def scale_conditions(self, cond: Conditions) -> Conditions:
+        """The conditions as the denoiser sees them: speech and text standardised (identity before
+        set_condition_stats and with "none"); seed poses and style as given."""
+        def f(name: str, x: torch.Tensor) -> torch.Tensor:
+            mean, std = getattr(self, f"cond_mean_{name}"), getattr(self, f"cond_std_{name}")
+            return (x - mean.to(x.device)) / std.to(x.device)
+        return Conditions(f("audio_frames", cond.audio_frames), f("text_frames", cond.text_frames),
+                          f("audio_pooled", cond.audio_pooled), f("text_pooled", cond.text_pooled), cond.seed,
+                          cond.style)
+
     # --- sampling ---
     def denoise(self, x: torch.Tensor, t: torch.Tensor, cond: Conditions, keep: torch.Tensor,
                 use_ema: bool = True, cache: dict | None = None) -> torch.Tensor:
@@ -127,6 +179,7 @@ class LatentDiffusion(nn.Module):
         """Latents z (B, L, C) for conditions `cond` (keep: (B, M) which modalities each sample sees)."""
         c = self.config.denoiser
         self.check_conditions(cond)
+        cond = self.scale_conditions(cond)
         out = []
         for i in range(0, len(cond), batch_size):
             part = cond.slice(i, i + batch_size)

@@ -94,7 +94,7 @@ class DiffusionSystem(KeepsBest, pl.LightningModule):
         has_style = ref >= 0
         style = table[ref.clamp_min(0)] if table.numel() else \
             torch.zeros(b, m.config.denoiser.style_dim, device=z.device)
-        cond = Conditions(a_frames, t_frames, a_pool, t_pool, seed, style)
+        cond = m.scale_conditions(Conditions(a_frames, t_frames, a_pool, t_pool, seed, style))
         rank, world = (0, 1) if val else rank_world()     # DDP: this rank's share of the draws of the whole batch
         n, share = b * world, slice(rank * b, (rank + 1) * b)
         keep = self._keep(b, has_style, g, n, share).to(z.device)

@@ -132,6 +132,25 @@ def test_the_cross_attention_is_multi_head_attention():
     torch.testing.assert_close(g_out, g_ref, atol=1e-5, rtol=1e-4)
 
 
+def test_the_token_self_attention_is_torchs_multi_head_attention():
+    """_TokenAttention has nn.MultiheadAttention's parameters: its weights load into it and give its values and
+    gradients (so the state dict of the transformer is the same as with torch's module)."""
+    from torch import nn
+
+    from gesturegen.models.denoisers import _TokenAttention
+    torch.manual_seed(0)
+    ref = nn.MultiheadAttention(32, 4, batch_first=True)
+    ours = _TokenAttention(32, 4)
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in ref.state_dict().items()}
+    ours.load_state_dict(ref.state_dict())
+    h = torch.randn(5, 9, 32, requires_grad=True)
+    out, want = ours(h), ref(h, h, h, need_weights=False)[0]
+    torch.testing.assert_close(out, want, atol=1e-6, rtol=1e-5)
+    g_out, = torch.autograd.grad(out.square().sum(), h)
+    g_ref, = torch.autograd.grad(want.square().sum(), h)
+    torch.testing.assert_close(g_out, g_ref, atol=1e-5, rtol=1e-4)
+
+
 @pytest.mark.parametrize("kind", ["transformer", "unet"])
 def test_a_dropped_modality_changes_nothing_of_its_input(kind):
     torch.manual_seed(0)
@@ -187,6 +206,39 @@ def test_latent_diffusion_round_trip_and_mismatch(tmp_path):
                       generator=torch.Generator().manual_seed(0))
     assert z.shape == (3, 4, 16)                       # renormalised as the VQ-VAE's "vector" latents
     assert torch.allclose(z.norm(dim=2), torch.full((3, 4), 2.0), atol=1e-4)
+
+
+def test_speech_and_text_enter_standardised_with_the_train_statistics(tmp_path):
+    """The default audio features are raw dB and Hz: the model standardises speech and text per dimension with the
+    train split's statistics, keeps them in its weights (a saved model applies them itself), leaves seed and style
+    alone, keeps a constant dimension finite, and with condition_scale "none" sees the features as given."""
+    from gesturegen.models.latent_diffusion import LatentDiffusion, LatentDiffusionConfig, load_diffusion, \
+        save_diffusion
+
+    rng = np.random.default_rng(0)
+    feats = {"audio_frames": rng.normal(-27.0, 25.0, (40, 34, 5)).astype(np.float32),
+             "text_frames": rng.normal(0.1, 0.4, (40, 34, 6)).astype(np.float32),
+             "audio_pooled": rng.normal(98.0, 84.0, (40, 7)).astype(np.float32),
+             "text_pooled": rng.normal(0.0, 1.0, (40, 8)).astype(np.float32)}
+    feats["text_pooled"][:, 3] = 5.0                          # constant in the train split
+    m = LatentDiffusion(LatentDiffusionConfig(denoiser=_cfg(steps=20), steps=20))
+    m.set_condition_stats(**feats)
+    train = Conditions(*(torch.as_tensor(feats[k]) for k in ("audio_frames", "text_frames", "audio_pooled",
+                                                             "text_pooled")), torch.randn(40, 12), torch.randn(40, 32))
+    seen = m.scale_conditions(train)
+    for name in ("audio_frames", "text_frames", "audio_pooled"):
+        x = getattr(seen, name).double().reshape(-1, getattr(seen, name).shape[-1])
+        assert torch.allclose(x.mean(0), torch.zeros(x.shape[1], dtype=torch.float64), atol=1e-4)
+        assert torch.allclose(x.std(0, unbiased=False), torch.ones(x.shape[1], dtype=torch.float64), atol=1e-3)
+    assert torch.equal(seen.text_pooled[:, 3], torch.zeros(40))       # mean removed, std kept at 1
+    assert torch.equal(seen.seed, train.seed) and torch.equal(seen.style, train.style)
+    vq = {"dataset": "demo", "part": "body", "config": {"code_dim": 16}}
+    save_diffusion(m, tmp_path / "m", {"dataset": "demo", "part": "body", "vqvae": {**vq, "path": "x"}})
+    back = load_diffusion(tmp_path / "m", vqvae_info=vq)
+    assert torch.equal(back.scale_conditions(train).audio_frames, seen.audio_frames)
+    raw = LatentDiffusion(LatentDiffusionConfig(denoiser=_cfg(steps=20), steps=20, condition_scale="none"))
+    raw.set_condition_stats(**feats)
+    assert torch.equal(raw.scale_conditions(train).audio_pooled, train.audio_pooled)
 
 
 def test_reference_windows_never_overlap_and_stay_in_the_video():
@@ -272,3 +324,4 @@ def test_long_form_chains_the_seed_frames_and_tells_silence():
     assert seeds_seen[0][1][0].tolist() == [False, True, True, True]      # no speech condition
     with pytest.raises(VQVAEMismatchError, match=r"\(34, 159\).*\(34, 126\)"):
         style_latents(parts[0], np.zeros((34, 159)))                      # an AQGT window for a TED model
+
