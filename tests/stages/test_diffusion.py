@@ -72,6 +72,12 @@ def test_outputs_model_metrics_and_curves(trained):
     model = load_diffusion(out / "model", dataset="demo", part="body", vqvae_info=vq)
     assert model.config.steps == 30 and model.config.denoiser.n_latent == 4
     assert model.config.style_steps == (2, 3)
+    # the speech and text statistics of the train split travel in the weights
+    assert model.config.condition_scale == "standardize"
+    frames = np.load(trained / "features/train/audio_frames.npy").astype(np.float64)
+    np.testing.assert_allclose(model.cond_mean_audio_frames.numpy(), frames.mean(axis=(0, 1)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(model.cond_std_audio_frames.numpy(), frames.reshape(-1, frames.shape[-1]).std(0),
+                               rtol=1e-4, atol=1e-6)
     m = read_json(out / "metrics.json")
     assert set(m) == {"val", "mparams", "device"}
     assert np.isfinite(m["val"]["fgd"]["part"]) and m["mparams"] > 0
