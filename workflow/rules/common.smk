@@ -7,7 +7,11 @@ import sys
 import yaml
 
 sys.path.insert(0, str(Path(workflow.basedir).parent))  # the repository root, for gesturegen
+sys.path.insert(0, str(Path(workflow.basedir)))         # workflow/, for snakemake_patches
 from gesturegen.config import load_params  # noqa: E402
+from snakemake_patches import replace_stale_backups  # noqa: E402
+
+replace_stale_backups()  # a backup left by a preempted SLURM job or a kill -9 no longer fails the next attempt
 
 PARAMS = load_params("params.yaml")  # raises ParamsError naming the key on any typo or wrong type
 with open("params.yaml") as _fh:
