@@ -210,9 +210,9 @@ class SplitContext:
     real: np.ndarray
     real_feats: np.ndarray
     real_joints: np.ndarray
+    sample_rate_hz: int                          # the audio's (EvalSettings), for the onsets
     partitions: dict[int, list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
     ref_stats: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
-    sample_rate_hz: int = 16000
 
     @cached_property
     def onsets(self) -> list[np.ndarray]:
@@ -245,7 +245,7 @@ def prepare_split(split: EvalSplit, features: Callable[[np.ndarray], np.ndarray]
     parts = {rs: video_partitions(split.videos, s.n_partitions, s.min_half_windows,
                                   np.random.default_rng([seed, rs, tag, 1]), split.name) for rs in run_seeds}
     joints = joints_from_vectors(real, mean_dir_vec, skeleton).astype(np.float32)
-    return SplitContext(split, real, features(real), joints, parts, sample_rate_hz=s.sample_rate_hz)
+    return SplitContext(split, real, features(real), joints, s.sample_rate_hz, parts)
 
 
 def _joints(gen: np.ndarray, mean_dir_vec: np.ndarray, skeleton: Skeleton, chunk: int = 256) -> np.ndarray:
