@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv with the pinned stack (envs/requirements.txt), install gesturegen into it (editable), then:
 #   - write the offline template of `dvc plots show` (.dvc/plots_offline.html: vega inline, no CDN);
+#   - compile librosa's numba kernels into .venv's cache (`gesturegen warm-up`: ~15 s, once);
 #   - make `snakemake --profile slurm` find this repository's SLURM profile (a link in the user's Snakemake
 #     config folder, ${XDG_CONFIG_HOME:-~/.config}/snakemake/slurm, made only if that name is free).
 # With --legacy it also creates the isolated pyarrow 11 environment that convert_raw needs for the official
@@ -26,6 +27,8 @@ fi
 .venv/bin/python -m pip check
 
 .venv/bin/gesturegen plots-template .dvc/plots_offline.html >/dev/null
+# numba compiles librosa's kernels at their first use and caches them in .venv: do it here, once, not in a stage
+.venv/bin/gesturegen warm-up
 
 bash envs/slurm_profile.sh
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from gesturegen.data.annotations import WindowAnnotations
 from gesturegen.data.skeleton import Skeleton
-from gesturegen.metrics.beat import audio_onsets, bc_score, bc_terms, bc_terms_padded, motion_beat_lists, pad_times
+from gesturegen.metrics.beat import audio_onsets_many, bc_score, bc_terms, bc_terms_padded, motion_beat_lists, pad_times
 from gesturegen.metrics.diversity import diversity, diversity_faithful
 from gesturegen.metrics.fgd import _psd_sqrt, frechet_distance, frechet_distance_symmetric
 from gesturegen.metrics.kid import kernel_distance
@@ -217,7 +217,7 @@ class SplitContext:
     @cached_property
     def onsets(self) -> list[np.ndarray]:
         """Each window's audio onset times (s)."""
-        return [audio_onsets(np.asarray(a, dtype=np.float32), sr=self.sample_rate_hz) for a in self.split.audio]
+        return audio_onsets_many(self.split.audio, sr=self.sample_rate_hz)
 
     @cached_property
     def onsets_padded(self) -> np.ndarray:

@@ -29,8 +29,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import time
 import zlib
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +49,8 @@ from gesturegen.config import (
     load_params,
     to_dict,
 )
-from gesturegen.summary import round_sig
 from gesturegen.io import read_json, replace_on_success, write_json
+from gesturegen.summary import round_sig
 
 PARTS = ("body", "hand")
 TABLE = (("fgd", "fgd_corrected"), ("kid", "kid_corrected"), ("div", "diversity_corrected"), ("bcgap", "bcgap"),
@@ -70,47 +73,172 @@ def _part_path(template: Path, part: str) -> Path:
     return Path(s.replace("{part}", part))
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    """What an evaluator needs to set itself up (picklable: it is sent to the worker processes)."""
+    p: EvaluateParams
+    dp: DiffusionParams
+    protocol: EvaluateBaselinesParams
+    device: str
+    seed: int
+    dataset: str
+    windows: Path
+    features: Path
+    codes: Path
+    vqvae: Path
+    diffusion: Path
+    encoder_dir: Path
+    sync_dir: Path | None
+    oracles_dir: Path | None
+
+
+def _load_models(a: _Inputs) -> dict:
+    """Per part (VQ-VAE, diffusion model, VQ-VAE folder), checked against each other and the dataset."""
+    from gesturegen.models.latent_diffusion import DiffusionMismatchError, load_diffusion
+    from gesturegen.models.vqvae import VQVAEMismatchError, load_vqvae
+
+    models = {}
+    for part in PARTS:
+        vq_dir, d_dir = _part_path(a.vqvae, part), _part_path(a.diffusion, part)
+        try:
+            vq = load_vqvae(vq_dir, dataset=a.dataset, part=part)
+            dm = load_diffusion(d_dir, dataset=a.dataset, part=part, vqvae_info=vq.info)
+        except (VQVAEMismatchError, DiffusionMismatchError) as e:
+            raise EvaluateError(str(e)) from None
+        models[part] = (vq, dm, vq_dir)
+    return models
+
+
+class _Evaluator:
+    """The models, the extractor and the scorers of one dataset, and each split's inputs and scoring context (made at
+    the split's first run): generates and scores one run at a time. One per worker process (or one in this one)."""
+
+    def __init__(self, a: _Inputs):
+        from gesturegen import evaluation
+        from gesturegen.data.skeleton import get_skeleton
+        from gesturegen.data.windowstore import open_split
+        from gesturegen.evaluators import open_extractor, open_scorers
+        from gesturegen.models.sync_evaluator import EvaluatorMismatchError
+        from gesturegen.models.vqvae import part_dims
+
+        self.a = a
+        self.models = _load_models(a)
+        train = open_split(a.windows / "train")
+        self.skeleton = get_skeleton(train.meta["skeleton"])
+        self.n_seed, self.fps = int(train.meta["n_seed_frames"]), float(train.meta["fps"])
+        self.n_frames = int(train.meta["n_frames"])
+        norm = read_json(a.windows / "normalization.json")
+        self.mean_dir_vec = np.asarray(norm["mean_dir_vec"], np.float32)
+        try:
+            self.extract, self.info = open_extractor(a.encoder_dir, norm, self.skeleton, a.dataset, a.device)
+        except EvaluatorMismatchError as e:
+            raise EvaluateError(str(e)) from None
+        self.settings = evaluation.EvalSettings.from_protocol(a.protocol, a.dataset, train.meta)
+        self.scorers = open_scorers(a.windows, a.features, a.protocol.splits, a.dataset, a.sync_dir, a.oracles_dir,
+                                    pool=a.protocol.rprec_pool, trials=a.protocol.rprec_trials)
+        self.consts = evaluation.beat_constants(np.asarray(train.dir_vec), self.mean_dir_vec, self.skeleton,
+                                                a.dataset)
+        self.train_videos = train.windows()["vid"].astype(str).to_numpy()
+        self.dims = {part: part_dims(self.skeleton, part) for part in PARTS}
+        self.splits: dict = {}
+
+    def split(self, split: str):
+        """(window inputs, latents per part, scoring context, seconds of new motion) of a split, made once."""
+        if split not in self.splits:
+            from gesturegen import evaluation
+            from gesturegen.data.annotations import load_window_annotations
+            from gesturegen.features import open_windows_and_features
+            from stages.diffusion import open_part_codes, split_references, window_inputs
+
+            a = self.a
+            self.splits.clear()             # one split at a time (the runs come split by split)
+            w, f = open_windows_and_features(a.windows, a.features, a.dataset, split, EvaluateError)
+            inputs = window_inputs(w, f, split_references(w, 1, a.seed, split)[:, 0], self.n_seed)
+            latents = {part: np.array(open_part_codes(_part_path(a.codes, part), w, a.dataset, split,
+                                                      self.models[part][2], EvaluateError).latents, np.float32)
+                       for part in PARTS}
+            ev = evaluation.EvalSplit(split, w.dir_vec, w.audio, w.windows()["vid"].astype(str).to_numpy(),
+                                      load_window_annotations(a.windows / split))
+            evaluation.check_disjoint_videos(split, ev.videos, self.train_videos)
+            ctx = evaluation.prepare_split(ev, self.extract, self.skeleton, self.mean_dir_vec, self.settings, a.seed,
+                                           a.p.seeds)
+            self.splits[split] = (inputs, latents, ctx, len(ev.videos) * (self.n_frames - self.n_seed) / self.fps)
+        return self.splits[split]
+
+    def run(self, job: tuple) -> tuple[list[dict], float]:
+        """One run (split, row, sampler, dropped conditions, run seed): its rows and its real-time factor."""
+        from gesturegen import evaluation
+        from gesturegen.generation import generate_part
+
+        split, name, cfg, drop, rs = job
+        a = self.a
+        inputs, latents, ctx, new_seconds = self.split(split)
+        noise_seed = zlib.crc32(f"{a.seed}/{rs}/{split}".encode())
+        t0 = time.perf_counter()
+        gen = np.zeros_like(ctx.real)
+        for part in PARTS:
+            vq, dm, _ = self.models[part]
+            gen[..., self.dims[part]] = generate_part(dm, vq, inputs, latents[part], cfg,
+                                                      noise_seed + PARTS.index(part), drop=drop,
+                                                      use_ema=a.dp.use_ema, quantize=a.dp.quantize,
+                                                      batch_size=a.p.batch_size)
+        seconds = time.perf_counter() - t0
+        gen[:, :self.n_seed] = ctx.real[:, :self.n_seed]
+        rows = evaluation.score_motion(ctx, gen, name, rs, self.extract, self.skeleton, self.mean_dir_vec,
+                                       self.consts, self.settings, a.seed, self.scorers)
+        return rows, seconds / new_seconds
+
+
+def _extractor_info(a: _Inputs) -> dict:
+    """The FGD extractor's source and architecture, for the report."""
+    from gesturegen.data.skeleton import get_skeleton
+    from gesturegen.data.windowstore import open_split
+    from gesturegen.evaluators import open_extractor
+
+    meta = open_split(a.windows / "train").meta
+    _, info = open_extractor(a.encoder_dir, read_json(a.windows / "normalization.json"),
+                             get_skeleton(meta["skeleton"]), a.dataset, a.device)
+    return {"source": info.get("source"), "arch": info.get("arch")}
+
+
+_WORKER: _Evaluator | None = None
+
+
+def _worker_init(a: _Inputs) -> None:
+    global _WORKER
+    use_compute(a.device, 1)
+    _WORKER = _Evaluator(a)
+
+
+def _worker_run(job: tuple) -> tuple[list[dict], float]:
+    return _WORKER.run(job)
+
+
 def run(p: EvaluateParams, dp: DiffusionParams, protocol: EvaluateBaselinesParams, compute: ComputeParams,
         seed: int, dataset: str, windows: Path, features: Path, codes: Path, vqvae: Path, diffusion: Path,
         encoder_dir: Path, out_dir: Path, sync_dir: Path | None = None, oracles_dir: Path | None = None,
         baselines: Path | None = None) -> dict:
-    """Evaluate into out_dir (outputs replaced only on success); returns the headline table."""
-    from gesturegen import evaluation, plots
-    from gesturegen.summary import summary_rows
-    from gesturegen.data.annotations import load_window_annotations
-    from gesturegen.data.skeleton import get_skeleton
-    from gesturegen.data.windowstore import open_split
-    from gesturegen.evaluators import open_extractor
-    from gesturegen.features import open_windows_and_features
-    from gesturegen.generation import generate_part
+    """Evaluate into out_dir (outputs replaced only on success); returns the headline table.
+
+    On the CPU with compute.threads_for("evaluate") = n > 1 the runs go to n worker processes of one thread each
+    (a run's scoring is mostly single-threaded numpy, and one-thread processes side by side beat one two-thread
+    process: 2 cores sat at 180 % before); each run's numbers do not depend on the worker that made it."""
+    from gesturegen import plots
     from gesturegen.models.denoisers import MODALITIES
     from gesturegen.models.diffusion import SamplerError, check_sampler
-    from gesturegen.models.latent_diffusion import DiffusionMismatchError, load_diffusion
-    from gesturegen.models.sync_evaluator import EvaluatorMismatchError
-    from gesturegen.models.vqvae import VQVAEMismatchError, load_vqvae, part_dims
-    from stages.diffusion import open_part_codes, sampler_config, split_references, window_inputs
+    from gesturegen.summary import summary_rows
+    from stages.diffusion import sampler_config
 
-    machine = use_compute(compute.device, compute.threads_for("evaluate"))
+    threads = compute.threads_for("evaluate")
+    workers = threads if compute.device == "cpu" and threads > 1 else 1
+    machine = {**use_compute(compute.device, 1 if workers > 1 else threads), "threads": threads,
+               "workers": workers, "threads_per_worker": 1 if workers > 1 else threads}
     start = time.perf_counter()
-    models = {}
-    for part in PARTS:
-        vq_dir, d_dir = _part_path(vqvae, part), _part_path(diffusion, part)
-        try:
-            vq = load_vqvae(vq_dir, dataset=dataset, part=part)
-            dm = load_diffusion(d_dir, dataset=dataset, part=part, vqvae_info=vq.info)
-        except (VQVAEMismatchError, DiffusionMismatchError) as e:
-            raise EvaluateError(str(e)) from None
-        models[part] = (vq, dm, vq_dir)
-    train = open_split(windows / "train")
-    skeleton = get_skeleton(train.meta["skeleton"])
-    n_seed, fps, n_frames = int(train.meta["n_seed_frames"]), float(train.meta["fps"]), int(train.meta["n_frames"])
-    norm = read_json(windows / "normalization.json")
-    mean_dir_vec = np.asarray(norm["mean_dir_vec"], np.float32)
-    try:
-        extract, info = open_extractor(encoder_dir, norm, skeleton, dataset, compute.device)
-    except EvaluatorMismatchError as e:
-        raise EvaluateError(str(e)) from None
-    settings = evaluation.EvalSettings.from_protocol(protocol, dataset, train.meta)
+    a = _Inputs(p, dp, protocol, compute.device, seed, dataset, windows, features, codes, vqvae, diffusion,
+                encoder_dir, sync_dir, oracles_dir)
+    # in this process: everything when workers = 1, else the models alone (the checks, the rows, the report)
+    local = _Evaluator(a) if workers == 1 else None
+    models = local.models if local else _load_models(a)
     default = sampler_config(dp)
     sweep = {}
     for steps in p.nfe_sweep:
@@ -123,66 +251,66 @@ def run(p: EvaluateParams, dp: DiffusionParams, protocol: EvaluateBaselinesParam
     configs = [("model", default, (), list(protocol.splits))]
     configs += [(f"no_{m}", default, tuple(m.split("+")), list(p.sweep_splits)) for m in p.ablations]
     configs += [(f"nfe_{n}", s, (), list(p.sweep_splits)) for n, s in sorted(sweep.items())]
+    nfe_of = {name: models["body"][1].nfe(cfg) for name, cfg, _, _ in configs}
 
-    from gesturegen.evaluators import open_scorers
-    scorers = open_scorers(windows, features, protocol.splits, dataset, sync_dir, oracles_dir,
-                           pool=protocol.rprec_pool, trials=protocol.rprec_trials)
-    consts = evaluation.beat_constants(np.asarray(train.dir_vec), mean_dir_vec, skeleton, dataset)
-    train_videos = train.windows()["vid"].astype(str).to_numpy()
-    dims = {part: part_dims(skeleton, part) for part in PARTS}
-
-    runs: list[dict] = []
-    timing: dict = {}
-    jobs = [(split, name, cfg, drop, rs) for split in protocol.splits for name, cfg, drop, splits in configs
-            if split in splits for rs in p.seeds]
-    bar = tqdm(total=len(jobs), desc=f"evaluate {dataset}", unit="run")
+    # the runs, once each: a row that repeats another's sampler and conditions (model = nfe_2) copies its runs
+    jobs: list[tuple] = []
+    copies: dict[tuple[str, str], str] = {}
     for split in protocol.splits:
-        w, f = open_windows_and_features(windows, features, dataset, split, EvaluateError)
-        inputs = window_inputs(w, f, split_references(w, 1, seed, split)[:, 0], n_seed)
-        latents = {part: np.array(open_part_codes(_part_path(codes, part), w, dataset, split, models[part][2],
-                                                  EvaluateError).latents, np.float32) for part in PARTS}
-        ev = evaluation.EvalSplit(split, w.dir_vec, w.audio, w.windows()["vid"].astype(str).to_numpy(),
-                                  load_window_annotations(windows / split))
-        evaluation.check_disjoint_videos(split, ev.videos, train_videos)
-        ctx = evaluation.prepare_split(ev, extract, skeleton, mean_dir_vec, settings, seed, p.seeds)
-        new_seconds = len(ev.videos) * (n_frames - n_seed) / fps
-        done: dict = {}         # a row that repeats another's sampler and conditions (model = nfe_10) is copied
+        done: dict = {}
         for name, cfg, drop, splits in configs:
             if split not in splits:
                 continue
             key = json.dumps([to_dict(cfg), sorted(drop)])
             if key in done:
-                first = done[key]
-                runs += [{**r, "control": name} for r in runs if r["split"] == split and r["control"] == first]
-                timing[(split, name)] = timing[(split, first)]
-                bar.update(len(p.seeds))
+                copies[(split, name)] = done[key]
                 continue
             done[key] = name
-            for rs in p.seeds:
-                noise_seed = zlib.crc32(f"{seed}/{rs}/{split}".encode())
-                t0 = time.perf_counter()
-                gen = np.zeros_like(ctx.real)
-                for part in PARTS:
-                    vq, dm, _ = models[part]
-                    gen[..., dims[part]] = generate_part(dm, vq, inputs, latents[part], cfg,
-                                                         noise_seed + PARTS.index(part),
-                                                         drop=drop, use_ema=dp.use_ema, quantize=dp.quantize,
-                                                         batch_size=p.batch_size)
-                seconds = time.perf_counter() - t0
-                gen[:, :n_seed] = ctx.real[:, :n_seed]
-                timing.setdefault((split, name), []).append(seconds / new_seconds)
-                runs += evaluation.score_motion(ctx, gen, name, rs, extract, skeleton, mean_dir_vec, consts, settings,
-                                                seed, scorers)
-                bar.update(1)
-        del ctx
+            jobs += [(split, name, cfg, drop, rs) for rs in p.seeds]
+    results: dict[tuple, tuple[list[dict], float]] = {}
+    bar = tqdm(total=len(jobs), desc=f"evaluate {dataset}", unit="run")
+    if workers == 1:
+        for job in jobs:
+            results[job[0], job[1], job[4]] = local.run(job)
+            bar.update(1)
+    else:
+        # longest runs first (cost ~ network evaluations x windows), split by split so that a worker holds one
+        # split's context at a time
+        order = sorted(jobs, key=lambda j: (protocol.splits.index(j[0]), -nfe_of[j[1]]))
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
+                                 initargs=(a,)) as pool:
+            futures = {pool.submit(_worker_run, job): job for job in order}
+            try:
+                for fut in as_completed(futures):
+                    job = futures[fut]
+                    results[job[0], job[1], job[4]] = fut.result()
+                    bar.update(1)
+            except BaseException:
+                for fut in futures:
+                    fut.cancel()
+                raise
     bar.close()
+    runs: list[dict] = []
+    timing: dict = {}
+    for split in protocol.splits:
+        for name, cfg, drop, splits in configs:
+            if split not in splits:
+                continue
+            first = copies.get((split, name))
+            if first is not None:
+                runs += [{**r, "control": name} for r in runs if r["split"] == split and r["control"] == first]
+                timing[(split, name)] = timing[(split, first)]
+                continue
+            for rs in p.seeds:
+                rows, rtf = results[split, name, rs]
+                runs += rows
+                timing.setdefault((split, name), []).append(rtf)
     summary = summary_rows(runs)
     if baselines is not None:
         ref = pd.read_csv(baselines)
         ref = ref[ref["split"].isin(protocol.splits)]
         summary += [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
                     for r in ref.to_dict(orient="records")]
-    nfe_of = {name: models["body"][1].nfe(cfg) for name, cfg, _, _ in configs}
     rtf = {f"{split}/{name}": round(float(np.median(v)), 5) for (split, name), v in timing.items()}
     table = _table(summary, configs, p, protocol)
     checks = _checks(summary, p, protocol)
@@ -199,7 +327,7 @@ def run(p: EvaluateParams, dp: DiffusionParams, protocol: EvaluateBaselinesParam
             "rtf_batched_median": rtf, "checks": checks, "table": _sweep_table(summary, configs, p),
             "models": {part: {"diffusion": str(_part_path(diffusion, part)), "vqvae": str(models[part][2]),
                               "parameters": models[part][1].parameter_count()} for part in PARTS},
-            "extractor": {"source": info.get("source"), "arch": info.get("arch")}, "compute": machine,
+            "extractor": _extractor_info(a), "compute": machine,
             "summary": summary})
         plots.save(plots.nfe_figure(summary, {n: nfe_of[f"nfe_{n}"] for n in sweep}, rtf, list(p.sweep_splits),
                                     dataset), nfe_png)

@@ -23,7 +23,10 @@ Params  params.yaml → seed, compute, evaluate_baselines   (gesturegen.config.E
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,14 +34,14 @@ import pandas as pd
 from tqdm import tqdm
 
 from gesturegen import evaluation, plots
-from gesturegen.summary import headline as summary_headline
-from gesturegen.summary import summary_rows
 from gesturegen.compute import use_compute
 from gesturegen.config import ComputeParams, EvaluateBaselinesParams, load_params
 from gesturegen.data.annotations import load_window_annotations
 from gesturegen.data.skeleton import get_skeleton
 from gesturegen.data.windowstore import open_split
 from gesturegen.io import read_json, replace_on_success, write_json
+from gesturegen.summary import headline as summary_headline
+from gesturegen.summary import summary_rows
 
 NO_ANNOTATIONS = "no annotations for this dataset"
 
@@ -47,25 +50,40 @@ class EvaluateBaselinesError(RuntimeError):
     pass
 
 
-def run(p: EvaluateBaselinesParams, compute: ComputeParams, seed: int, dataset: str, windows: Path, encoder_dir: Path,
-        out_dir: Path, scorers: tuple[evaluation.Scorer, ...] = (), features_dir: Path | None = None,
-        sync_dir: Path | None = None, oracles_dir: Path | None = None) -> dict:
-    """Evaluate every control into out_dir (outputs replaced only on success); returns the headline metrics."""
+@dataclass
+class _Setup:
+    """What scoring the controls needs, for some splits."""
+    train: object
+    skeleton: object
+    norm: dict
+    mean_dir_vec: np.ndarray
+    features: object
+    info: dict
+    settings: evaluation.EvalSettings
+    splits: list
+    oracle: dict
+    scorers: tuple
+    evaluators: dict
+    consts: dict
+
+
+def _setup(p: EvaluateBaselinesParams, device: str, dataset: str, windows: Path, encoder_dir: Path,
+           split_names: list[str], scorers: tuple = (), features_dir: Path | None = None,
+           sync_dir: Path | None = None, oracles_dir: Path | None = None) -> _Setup:
     from gesturegen.evaluators import open_extractor
     from gesturegen.models.sync_evaluator import EvaluatorMismatchError
 
-    machine = use_compute(compute.device, compute.threads_for("evaluate_baselines"))
     train = open_split(windows / "train")
     skeleton = get_skeleton(train.meta["skeleton"])
     norm = read_json(windows / "normalization.json")
     mean_dir_vec = np.asarray(norm["mean_dir_vec"], dtype=np.float32)
     try:
-        features, info = open_extractor(encoder_dir, norm, skeleton, dataset, compute.device)
+        features, info = open_extractor(encoder_dir, norm, skeleton, dataset, device)
     except EvaluatorMismatchError as e:
         raise EvaluateBaselinesError(str(e)) from None
     settings = evaluation.EvalSettings.from_protocol(p, dataset, train.meta)
     splits, oracle = [], {}
-    for name in p.splits:
+    for name in split_names:
         sp = open_split(windows / name)
         ann = load_window_annotations(windows / name)
         oracle[name] = "beat F1 against the annotated strokes" if ann is not None else f"skipped: {NO_ANNOTATIONS}"
@@ -77,25 +95,75 @@ def run(p: EvaluateBaselinesParams, compute: ComputeParams, seed: int, dataset: 
         from gesturegen.evaluators import open_sync_scorer
         if features_dir is None:
             raise EvaluateBaselinesError("the sync evaluator needs the features: pass --features too")
-        scorers += (open_sync_scorer(sync_dir, features_dir, windows, list(p.splits), dataset, pool=p.rprec_pool,
+        scorers += (open_sync_scorer(sync_dir, features_dir, windows, split_names, dataset, pool=p.rprec_pool,
                                      trials=p.rprec_trials),)
         evaluators["sync"] = {"evaluator": str(sync_dir), "pool": p.rprec_pool, "trials": p.rprec_trials}
     if oracles_dir is not None:
         from gesturegen.evaluators import open_oracle_scorer
-        oracle_scorer = open_oracle_scorer(oracles_dir, windows, list(p.splits), dataset)
+        oracle_scorer = open_oracle_scorer(oracles_dir, windows, split_names, dataset)
         scorers += (oracle_scorer,)
         evaluators["oracles"] = oracle_scorer.skipped or "lexical gesture and speaker accuracy"
         if oracle_scorer.skipped:
             oracle = {s: f"{v}; lexical/speaker accuracy {oracle_scorer.skipped}" for s, v in oracle.items()}
     consts = evaluation.beat_constants(train.dir_vec, mean_dir_vec, skeleton, dataset)
+    return _Setup(train, skeleton, norm, mean_dir_vec, features, info, settings, splits, oracle, scorers, evaluators,
+                  consts)
+
+
+def _controls(st: _Setup, p: EvaluateBaselinesParams, seed: int, windows: Path, progress=None) -> list[dict]:
     try:
-        runs = evaluation.run_controls(splits, train.dir_vec, train.windows()["vid"].astype(str).to_numpy(),
-                                       features, skeleton, mean_dir_vec, consts, settings, seed, p.seeds,
-                                       scorers=scorers,
-                                       progress=lambda jobs: tqdm(jobs, desc="evaluate_baselines", unit="run"))
+        return evaluation.run_controls(st.splits, st.train.dir_vec, st.train.windows()["vid"].astype(str).to_numpy(),
+                                       st.features, st.skeleton, st.mean_dir_vec, st.consts, st.settings, seed,
+                                       p.seeds, scorers=st.scorers, progress=progress)
     except evaluation.EvaluationError as e:
         raise EvaluateBaselinesError(f"{windows}: {e} (params: evaluate_baselines.min_half_windows, "
                                      f"evaluate_baselines.splits)") from None
+
+
+def _split_worker(args: tuple) -> list[dict]:
+    """A worker process: the controls of one split, on one thread."""
+    p, device, seed, dataset, windows, encoder_dir, split, features_dir, sync_dir, oracles_dir = args
+    use_compute(device, 1)
+    st = _setup(p, device, dataset, windows, encoder_dir, [split], features_dir=features_dir, sync_dir=sync_dir,
+                oracles_dir=oracles_dir)
+    return _controls(st, p, seed, windows)
+
+
+def run(p: EvaluateBaselinesParams, compute: ComputeParams, seed: int, dataset: str, windows: Path, encoder_dir: Path,
+        out_dir: Path, scorers: tuple[evaluation.Scorer, ...] = (), features_dir: Path | None = None,
+        sync_dir: Path | None = None, oracles_dir: Path | None = None) -> dict:
+    """Evaluate every control into out_dir (outputs replaced only on success); returns the headline metrics.
+
+    On the CPU with compute.threads_for("evaluate_baselines") = n > 1 (and no extra `scorers`), each split is
+    scored in its own worker process of one thread, at most n at a time: the scoring is mostly single-threaded
+    numpy (one two-thread process kept 2 cores at 150 %); the runs are collected in split order, as one process
+    makes them."""
+    threads = compute.threads_for("evaluate_baselines")
+    workers = min(threads, len(p.splits)) if compute.device == "cpu" and threads > 1 and not scorers else 1
+    machine = {**use_compute(compute.device, 1 if workers > 1 else threads), "threads": threads, "workers": workers}
+    st = _setup(p, compute.device, dataset, windows, encoder_dir, list(p.splits), scorers, features_dir,
+                sync_dir if workers == 1 else None, oracles_dir if workers == 1 else None)
+    if workers == 1:
+        runs = _controls(st, p, seed, windows, progress=lambda jobs: tqdm(jobs, desc="evaluate_baselines", unit="run"))
+    else:
+        if sync_dir is not None:            # the report's entries (the workers open the scorers themselves)
+            if features_dir is None:
+                raise EvaluateBaselinesError("the sync evaluator needs the features: pass --features too")
+            st.evaluators["sync"] = {"evaluator": str(sync_dir), "pool": p.rprec_pool, "trials": p.rprec_trials}
+        if oracles_dir is not None:
+            from gesturegen.evaluators import open_oracle_scorer
+            skipped = open_oracle_scorer(oracles_dir, windows, list(p.splits), dataset).skipped
+            st.evaluators["oracles"] = skipped or "lexical gesture and speaker accuracy"
+            if skipped:
+                st.oracle = {s: f"{v}; lexical/speaker accuracy {skipped}" for s, v in st.oracle.items()}
+        args = [(p, compute.device, seed, dataset, windows, encoder_dir, split, features_dir, sync_dir, oracles_dir)
+                for split in p.splits]
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            per_split = list(tqdm(pool.map(_split_worker, args), total=len(args), desc="evaluate_baselines",
+                                  unit="split"))
+        runs = [r for rows in per_split for r in rows]
+    consts, features, info, norm, splits, oracle, evaluators, settings = (
+        st.consts, st.features, st.info, st.norm, st.splits, st.oracle, st.evaluators, st.settings)
     summary = summary_rows(runs, {s: NO_ANNOTATIONS for s in p.splits if oracle[s].startswith("skipped")})
     headline = {**summary_headline(summary), "device": compute.device}
     with replace_on_success(*(out_dir / n for n in ("beat_constants.json", "runs.csv", "summary.csv", "report.json",

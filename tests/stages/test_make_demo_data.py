@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from gesturegen.config import load_params
 from gesturegen.data import demo
 from gesturegen.data.rawformat import RawStore
 from gesturegen.data.records import check_clip
@@ -49,10 +50,13 @@ def test_writes_three_readable_splits_and_a_report(tiny_run):
 
 
 def test_same_seed_gives_byte_identical_lmdbs_and_replaces_old_output(tiny_run, tmp_path):
+    """Also across worker counts: the fixture ran with default_workers() processes, this run with another count."""
     out = tmp_path / "data"
     (out / "train").mkdir(parents=True)
     (out / "train" / "stale.txt").write_text("from an earlier run")
-    make_demo_data.main(["--params", str(TINY), "--out", str(out), "--report-dir", str(tmp_path / "report")])
+    params = load_params(TINY)
+    make_demo_data.run(params.make_demo_data, params.seed, out, tmp_path / "report",
+                       workers=1 if make_demo_data.default_workers() > 1 else 2)
     assert not (out / "train" / "stale.txt").exists()
     for split in SPLITS:
         assert (out / split / "data.mdb").read_bytes() == (tiny_run / "data" / split / "data.mdb").read_bytes()
@@ -72,8 +76,9 @@ def test_a_failed_run_keeps_the_previous_outputs(tiny_run, tmp_path, monkeypatch
     def broken(*args, **kwargs):
         raise RuntimeError("espeak went away")
     monkeypatch.setattr(demo, "make_video", broken)
-    with pytest.raises(RuntimeError, match="espeak went away"):
-        make_demo_data.main(["--params", str(TINY), "--out", str(out), "--report-dir", str(report)])
+    params = load_params(TINY)
+    with pytest.raises(RuntimeError, match="espeak went away"):     # in this process: the patch reaches it
+        make_demo_data.run(params.make_demo_data, params.seed, out, report, workers=1)
     after = {f: f.read_bytes() for f in sorted([*out.rglob("*"), *report.rglob("*")]) if f.is_file()}
     assert after == before
     assert not [p for p in tmp_path.rglob(".*staging*")]     # no staging folder left behind

@@ -81,3 +81,17 @@ def test_pull_names_the_remote_and_what_it_lacks(tmp_path):
     (repo / "a.txt").unlink()
     shutil.rmtree(repo / ".dvc" / "cache")
     assert run(*pull).returncode == 0 and (repo / "a.txt").read_text() == "the data\n"
+
+
+def test_warm_up_fills_numbas_cache_for_the_next_process(tmp_path):
+    """warm-up compiles librosa's kernels into numba's on-disk cache (here NUMBA_CACHE_DIR): a new process then
+    loads them instead of compiling (~15 s on a new environment's first audio-feature call)."""
+    import os
+
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+    cmd = [sys.executable, "-c", "from gesturegen.cli import main; raise SystemExit(main(['warm-up']))"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "compiled and cached" in done.stdout
+    cached = {p.name.split("-")[0] for p in (tmp_path / "numba").rglob("*.nbi")}
+    assert any("peak_pick" in name for name in cached) and len(cached) >= 3, cached

@@ -42,6 +42,9 @@ rule make_demo_data:
         **RESOURCES["make_demo_data"],
     log:
         "logs/make_demo_data.log",
+    # its worker processes are one per CPU it may use (not a param: the data is the same for any count); it is the
+    # DAG's first job, so it claims compute.threads cores
+    threads: PARAMS.compute.threads
     conda:
         ENV
     shell:
