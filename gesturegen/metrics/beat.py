@@ -187,15 +187,21 @@ def motion_beats(angle_diff: np.ndarray, thres: float, fps: float = 15) -> np.nd
     return t[beat] / fps
 
 
-def audio_onsets(audio: np.ndarray, sr: int = 16000) -> np.ndarray:
-    """Onset times (s) from librosa.onset.onset_detect(y=audio, sr=sr, units='time'), all other defaults
-    (hop 512, backtrack=False). The audio is cast to float32; a zero-length or all-silent clip gives no onsets."""
+def _mono_float32(audio: np.ndarray) -> np.ndarray:
+    """A mono clip as float32, refusing other shapes and NaN/inf."""
     y = np.asarray(audio)
     if y.ndim != 1:
         raise ValueError(f"audio: expected a mono (S,) signal, got shape {y.shape}")
     y = y.astype(np.float32)
     if not np.isfinite(y).all():
         raise ValueError("audio: contains NaN/inf")
+    return y
+
+
+def audio_onsets(audio: np.ndarray, sr: int = 16000) -> np.ndarray:
+    """Onset times (s) from librosa.onset.onset_detect(y=audio, sr=sr, units='time'), all other defaults
+    (hop 512, backtrack=False). The audio is cast to float32; a zero-length or all-silent clip gives no onsets."""
+    y = _mono_float32(audio)
     if not y.any():
         return np.zeros(0)            # what librosa returns for an all-zero envelope, without its short-input warning
     import librosa  # heavy import, only needed here
@@ -206,24 +212,16 @@ def audio_onsets(audio: np.ndarray, sr: int = 16000) -> np.ndarray:
 
 
 def audio_onsets_many(audios: Sequence[np.ndarray], sr: int = 16000, batch: int = 256) -> list[np.ndarray]:
-    """audio_onsets of every clip, the same values, about 3× faster for many clips: the STFTs of clips of equal
+    """audio_onsets of every clip, the same values, about 1.4× faster for many clips: the STFTs of clips of equal
     length are computed `batch` at a time and the mel filter bank once, where librosa.onset.onset_detect(y=...)
-    rebuilds the filter bank (a third of its time) for every clip. The steps after the STFT are librosa's own, per
+    rebuilds the filter bank (a quarter of its time) for every clip. The steps after the STFT are librosa's own, per
     clip (power_to_db's top_db floor is relative to each clip's maximum): the mel projection
     (np.einsum("...ft,mf->...mt", |STFT|², mel basis), as librosa.feature.melspectrogram),
     librosa.onset.onset_strength(S=dB) and librosa.onset.onset_detect(onset_envelope=..., units="time").
     tests/unit/test_metrics_beat.py checks the equality on real speech."""
     import librosa
 
-    clips = []
-    for a in audios:
-        y = np.asarray(a)
-        if y.ndim != 1:
-            raise ValueError(f"audio: expected a mono (S,) signal, got shape {y.shape}")
-        y = y.astype(np.float32)
-        if not np.isfinite(y).all():
-            raise ValueError("audio: contains NaN/inf")
-        clips.append(y)
+    clips = [_mono_float32(a) for a in audios]
     out: list[np.ndarray] = [np.zeros(0)] * len(clips)
     by_length: dict[int, list[int]] = {}
     for i, y in enumerate(clips):
