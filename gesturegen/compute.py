@@ -39,3 +39,21 @@ def use_compute(device: str, threads: int) -> dict[str, Any]:
     blas = sorted({f"{p['internal_api']} {p.get('version') or ''}".strip() for p in threadpool_info()
                    if p.get("user_api") == "blas"})
     return {"device": device, "threads": threads, "torch": torch.__version__.split("+")[0], "blas": blas}
+
+
+def cpu_workers(device: str, threads: int, jobs: int | None = None) -> int:
+    """How many one-thread worker processes a stage whose work is independent runs (evaluate, evaluate_baselines):
+    on the CPU, `threads` of them (at most `jobs`), where one `threads`-wide process would leave cores idle in its
+    single-threaded numpy; 1 (this process, at `threads`) on a GPU or with one thread."""
+    if device != "cpu" or threads <= 1:
+        return 1
+    return threads if jobs is None else max(1, min(threads, jobs))
+
+
+def spawn_pool(workers: int, **kwargs: Any):
+    """A ProcessPoolExecutor of `workers` spawned processes (not forked: a child starts clean of this process's torch
+    and OpenMP threads); each should call use_compute(device, 1) before its work."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), **kwargs)

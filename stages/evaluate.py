@@ -29,10 +29,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import time
 import zlib
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +39,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from gesturegen.compute import use_compute
+from gesturegen.compute import cpu_workers, spawn_pool, use_compute
 from gesturegen.config import (
     ComputeParams,
     DiffusionParams,
@@ -109,30 +108,38 @@ def _load_models(a: _Inputs) -> dict:
     return models
 
 
+def _open_extractor(a: _Inputs, train_meta: dict) -> tuple:
+    """(the FGD extractor, its info, the skeleton, the normalisation), checked against the dataset."""
+    from gesturegen.data.skeleton import get_skeleton
+    from gesturegen.evaluators import open_extractor
+    from gesturegen.models.sync_evaluator import EvaluatorMismatchError
+
+    skeleton = get_skeleton(train_meta["skeleton"])
+    norm = read_json(a.windows / "normalization.json")
+    try:
+        extract, info = open_extractor(a.encoder_dir, norm, skeleton, a.dataset, a.device)
+    except EvaluatorMismatchError as e:
+        raise EvaluateError(str(e)) from None
+    return extract, info, skeleton, norm
+
+
 class _Evaluator:
     """The models, the extractor and the scorers of one dataset, and each split's inputs and scoring context (made at
     the split's first run): generates and scores one run at a time. One per worker process (or one in this one)."""
 
     def __init__(self, a: _Inputs):
         from gesturegen import evaluation
-        from gesturegen.data.skeleton import get_skeleton
         from gesturegen.data.windowstore import open_split
-        from gesturegen.evaluators import open_extractor, open_scorers
-        from gesturegen.models.sync_evaluator import EvaluatorMismatchError
+        from gesturegen.evaluators import open_scorers
         from gesturegen.models.vqvae import part_dims
 
         self.a = a
         self.models = _load_models(a)
         train = open_split(a.windows / "train")
-        self.skeleton = get_skeleton(train.meta["skeleton"])
         self.n_seed, self.fps = int(train.meta["n_seed_frames"]), float(train.meta["fps"])
         self.n_frames = int(train.meta["n_frames"])
-        norm = read_json(a.windows / "normalization.json")
+        self.extract, self.info, self.skeleton, norm = _open_extractor(a, train.meta)
         self.mean_dir_vec = np.asarray(norm["mean_dir_vec"], np.float32)
-        try:
-            self.extract, self.info = open_extractor(a.encoder_dir, norm, self.skeleton, a.dataset, a.device)
-        except EvaluatorMismatchError as e:
-            raise EvaluateError(str(e)) from None
         self.settings = evaluation.EvalSettings.from_protocol(a.protocol, a.dataset, train.meta)
         self.scorers = open_scorers(a.windows, a.features, a.protocol.splits, a.dataset, a.sync_dir, a.oracles_dir,
                                     pool=a.protocol.rprec_pool, trials=a.protocol.rprec_trials)
@@ -189,18 +196,6 @@ class _Evaluator:
         return rows, seconds / new_seconds
 
 
-def _extractor_info(a: _Inputs) -> dict:
-    """The FGD extractor's source and architecture, for the report."""
-    from gesturegen.data.skeleton import get_skeleton
-    from gesturegen.data.windowstore import open_split
-    from gesturegen.evaluators import open_extractor
-
-    meta = open_split(a.windows / "train").meta
-    _, info = open_extractor(a.encoder_dir, read_json(a.windows / "normalization.json"),
-                             get_skeleton(meta["skeleton"]), a.dataset, a.device)
-    return {"source": info.get("source"), "arch": info.get("arch")}
-
-
 _WORKER: _Evaluator | None = None
 
 
@@ -224,21 +219,24 @@ def run(p: EvaluateParams, dp: DiffusionParams, protocol: EvaluateBaselinesParam
     (a run's scoring is mostly single-threaded numpy, and one-thread processes side by side beat one two-thread
     process: 2 cores sat at 180 % before); each run's numbers do not depend on the worker that made it."""
     from gesturegen import plots
+    from gesturegen.data.windowstore import open_split
     from gesturegen.models.denoisers import MODALITIES
     from gesturegen.models.diffusion import SamplerError, check_sampler
     from gesturegen.summary import summary_rows
     from stages.diffusion import sampler_config
 
     threads = compute.threads_for("evaluate")
-    workers = threads if compute.device == "cpu" and threads > 1 else 1
+    workers = cpu_workers(compute.device, threads)
     machine = {**use_compute(compute.device, 1 if workers > 1 else threads), "threads": threads,
                "workers": workers, "threads_per_worker": 1 if workers > 1 else threads}
     start = time.perf_counter()
     a = _Inputs(p, dp, protocol, compute.device, seed, dataset, windows, features, codes, vqvae, diffusion,
                 encoder_dir, sync_dir, oracles_dir)
-    # in this process: everything when workers = 1, else the models alone (the checks, the rows, the report)
+    # in this process: everything when workers = 1, else the models and the extractor's info (checked here, before
+    # any worker starts; the rows and the report need them)
     local = _Evaluator(a) if workers == 1 else None
     models = local.models if local else _load_models(a)
+    info = local.info if local else _open_extractor(a, open_split(windows / "train").meta)[1]
     default = sampler_config(dp)
     sweep = {}
     for steps in p.nfe_sweep:
@@ -277,8 +275,7 @@ def run(p: EvaluateParams, dp: DiffusionParams, protocol: EvaluateBaselinesParam
         # longest runs first (cost ~ network evaluations x windows), split by split so that a worker holds one
         # split's context at a time
         order = sorted(jobs, key=lambda j: (protocol.splits.index(j[0]), -nfe_of[j[1]]))
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
-                                 initargs=(a,)) as pool:
+        with spawn_pool(workers, initializer=_worker_init, initargs=(a,)) as pool:
             futures = {pool.submit(_worker_run, job): job for job in order}
             try:
                 for fut in as_completed(futures):
@@ -327,7 +324,7 @@ def run(p: EvaluateParams, dp: DiffusionParams, protocol: EvaluateBaselinesParam
             "rtf_batched_median": rtf, "checks": checks, "table": _sweep_table(summary, configs, p),
             "models": {part: {"diffusion": str(_part_path(diffusion, part)), "vqvae": str(models[part][2]),
                               "parameters": models[part][1].parameter_count()} for part in PARTS},
-            "extractor": _extractor_info(a), "compute": machine,
+            "extractor": {"source": info.get("source"), "arch": info.get("arch")}, "compute": machine,
             "summary": summary})
         plots.save(plots.nfe_figure(summary, {n: nfe_of[f"nfe_{n}"] for n in sweep}, rtf, list(p.sweep_splits),
                                     dataset), nfe_png)

@@ -23,9 +23,7 @@ Params  params.yaml → seed, compute, evaluate_baselines   (gesturegen.config.E
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +32,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from gesturegen import evaluation, plots
-from gesturegen.compute import use_compute
+from gesturegen.compute import cpu_workers, spawn_pool, use_compute
 from gesturegen.config import ComputeParams, EvaluateBaselinesParams, load_params
 from gesturegen.data.annotations import load_window_annotations
 from gesturegen.data.skeleton import get_skeleton
@@ -69,7 +67,9 @@ class _Setup:
 
 def _setup(p: EvaluateBaselinesParams, device: str, dataset: str, windows: Path, encoder_dir: Path,
            split_names: list[str], scorers: tuple = (), features_dir: Path | None = None,
-           sync_dir: Path | None = None, oracles_dir: Path | None = None) -> _Setup:
+           sync_dir: Path | None = None, oracles_dir: Path | None = None, open_sync: bool = True) -> _Setup:
+    """Everything but the sync scorer when not `open_sync` (the parent of the worker processes: its report entry
+    only)."""
     from gesturegen.evaluators import open_extractor
     from gesturegen.models.sync_evaluator import EvaluatorMismatchError
 
@@ -95,8 +95,9 @@ def _setup(p: EvaluateBaselinesParams, device: str, dataset: str, windows: Path,
         from gesturegen.evaluators import open_sync_scorer
         if features_dir is None:
             raise EvaluateBaselinesError("the sync evaluator needs the features: pass --features too")
-        scorers += (open_sync_scorer(sync_dir, features_dir, windows, split_names, dataset, pool=p.rprec_pool,
-                                     trials=p.rprec_trials),)
+        if open_sync:
+            scorers += (open_sync_scorer(sync_dir, features_dir, windows, split_names, dataset, pool=p.rprec_pool,
+                                         trials=p.rprec_trials),)
         evaluators["sync"] = {"evaluator": str(sync_dir), "pool": p.rprec_pool, "trials": p.rprec_trials}
     if oracles_dir is not None:
         from gesturegen.evaluators import open_oracle_scorer
@@ -139,26 +140,16 @@ def run(p: EvaluateBaselinesParams, compute: ComputeParams, seed: int, dataset: 
     numpy (one two-thread process kept 2 cores at 150 %); the runs are collected in split order, as one process
     makes them."""
     threads = compute.threads_for("evaluate_baselines")
-    workers = min(threads, len(p.splits)) if compute.device == "cpu" and threads > 1 and not scorers else 1
+    workers = 1 if scorers else cpu_workers(compute.device, threads, len(p.splits))
     machine = {**use_compute(compute.device, 1 if workers > 1 else threads), "threads": threads, "workers": workers}
-    st = _setup(p, compute.device, dataset, windows, encoder_dir, list(p.splits), scorers, features_dir,
-                sync_dir if workers == 1 else None, oracles_dir if workers == 1 else None)
+    st = _setup(p, compute.device, dataset, windows, encoder_dir, list(p.splits), scorers, features_dir, sync_dir,
+                oracles_dir, open_sync=workers == 1)
     if workers == 1:
         runs = _controls(st, p, seed, windows, progress=lambda jobs: tqdm(jobs, desc="evaluate_baselines", unit="run"))
     else:
-        if sync_dir is not None:            # the report's entries (the workers open the scorers themselves)
-            if features_dir is None:
-                raise EvaluateBaselinesError("the sync evaluator needs the features: pass --features too")
-            st.evaluators["sync"] = {"evaluator": str(sync_dir), "pool": p.rprec_pool, "trials": p.rprec_trials}
-        if oracles_dir is not None:
-            from gesturegen.evaluators import open_oracle_scorer
-            skipped = open_oracle_scorer(oracles_dir, windows, list(p.splits), dataset).skipped
-            st.evaluators["oracles"] = skipped or "lexical gesture and speaker accuracy"
-            if skipped:
-                st.oracle = {s: f"{v}; lexical/speaker accuracy {skipped}" for s, v in st.oracle.items()}
         args = [(p, compute.device, seed, dataset, windows, encoder_dir, split, features_dir, sync_dir, oracles_dir)
                 for split in p.splits]
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with spawn_pool(workers) as pool:
             per_split = list(tqdm(pool.map(_split_worker, args), total=len(args), desc="evaluate_baselines",
                                   unit="split"))
         runs = [r for rows in per_split for r in rows]
