@@ -349,6 +349,32 @@ class SamplerParams:
 
 
 @dataclass(frozen=True)
+class StrokePlanParams:
+    """The stroke plan (gesturegen.models.stroke_plan): a small network predicts from the speech when the strokes
+    fall, and the denoiser executes the plan. mode none: no plan (the original has none)."""
+    mode: Literal["none", "predicted"] = "none"
+    hidden: int = 64
+    kernel: int = 5
+    dropout: float = 0.5
+    epochs: int = 8
+    batch_size: int = 64
+    lr: float = 0.002
+    weight_decay: float = 0.01
+    radius: int = 2                  # a planned stroke: the probability's maximum within ±radius frames
+    width: float = 1.0               # σ (frames) of a planned stroke's bump in the plan channel
+    min_speed: float = 0.2           # the stroke-hit detector's (gesturegen.metrics.oracle.stroke_hits) of the targets
+    thresholds: tuple[float, ...] = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)   # tried on val, the best kept
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ParamsError(f"diffusion.stroke_plan: epochs, batch_size >= 1 and lr > 0, got {self.epochs}, "
+                              f"{self.batch_size}, {self.lr}")
+        if not self.thresholds or any(not 0.0 < t < 1.0 for t in self.thresholds):
+            raise ParamsError(f"diffusion.stroke_plan.thresholds: probabilities in (0, 1), got "
+                              f"{list(self.thresholds)}")
+
+
+@dataclass(frozen=True)
 class DiffusionParams:
     """The per-part latent diffusion models (stage `diffusion`, one run per dataset x part) and how they sample."""
     steps: int = 100                 # diffusion steps T of the trained models
@@ -378,10 +404,23 @@ class DiffusionParams:
     use_ema: bool = True             # sample with the EMA weights (the original: never)
     quantize: bool = False           # nearest codes before decoding (the original: true)
     sampler: SamplerParams = field(default_factory=SamplerParams)
+    stroke_plan: StrokePlanParams = field(default_factory=StrokePlanParams)
+    # training-time guidance (gesturegen.systems.diffusion_system): the classifier-free guidance scale per modality
+    # the conditional prediction learns (1: none; each modality above 1 costs one forward pass more per step)
+    train_guidance: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.steps < 2:
             raise ParamsError(f"diffusion.steps: at least 2, got {self.steps}")
+        unknown = sorted(set(self.train_guidance) - {"speech", "text", "style", "seed"})
+        if unknown:
+            raise ParamsError(f"diffusion.train_guidance: unknown modalities {unknown} (speech, text, style, seed)")
+        low = {k: v for k, v in self.train_guidance.items() if v < 1.0}
+        if low:
+            raise ParamsError(f"diffusion.train_guidance: scales >= 1 (1: no guidance), got {low}")
+        if self.stroke_plan.mode != "none" and self.denoiser != "transformer":
+            raise ParamsError("diffusion.stroke_plan.mode: only the transformer denoiser reads per-frame speech; "
+                              "with denoiser unet (the original's) set stroke_plan.mode: none")
         unknown = sorted(set(self.sampler.guidance) - {"speech", "text", "style", "seed"})
         if unknown:
             raise ParamsError(f"diffusion.sampler.guidance: unknown modalities {unknown} (speech, text, style, seed)")

@@ -87,6 +87,54 @@ def split_references(w, k: int, seed: int, split: str) -> np.ndarray:
                              t["end_time_s"].to_numpy(), k, np.random.default_rng([seed, zlib.crc32(split.encode())]))
 
 
+def _fit_stroke_plan(model, sp, wt, ft, wv, fv, mean_dir_vec: np.ndarray, skeleton, n_seed: int,
+                     tolerance_frames: float, seed: int, name: str):
+    """Train the model's stroke predictor on the train windows' ground-truth stroke hits, choose its threshold on
+    val; returns the ground truth's plans of train and val (the denoiser's training plans) and a report."""
+    import torch
+    from tqdm import tqdm
+
+    from gesturegen.metrics.motion import joints_from_vectors
+    from gesturegen.metrics.oracle import stroke_hits
+    from gesturegen.models.stroke_plan import bumps, choose_threshold, fit_predictor, hit_mask, probabilities
+
+    fps, n_frames = float(wt.meta["fps"]), int(wt.meta["n_frames"])
+    start = time.perf_counter()
+
+    def hits_of(w) -> list[np.ndarray]:
+        out: list[np.ndarray] = []
+        for i in range(0, len(w), 2048):             # joints in chunks: no full-split float64 copy
+            joints = joints_from_vectors(np.array(w.dir_vec[i:i + 2048], np.float32), mean_dir_vec, skeleton)
+            out += stroke_hits(joints, skeleton.wrists, fps, min_speed=sp.min_speed)
+        return out
+
+    hits_t, hits_v = hits_of(wt), hits_of(wv)
+    mask_t = torch.as_tensor(hit_mask(hits_t, fps, n_frames))
+    mask_v = torch.as_tensor(hit_mask(hits_v, fps, n_frames))
+    x_t = model.standardise("audio_frames", torch.as_tensor(np.array(ft.audio_frames, np.float32)))
+    x_v = model.standardise("audio_frames", torch.as_tensor(np.array(fv.audio_frames, np.float32)))
+    model.plan.requires_grad_(True)
+    losses = fit_predictor(model.plan, x_t, mask_t, sp.epochs, sp.lr, min(sp.batch_size, len(x_t)), seed,
+                           sp.weight_decay,
+                           progress=lambda r: tqdm(r, desc=f"stroke plan {name}", unit="epoch", leave=False))
+    model.plan.requires_grad_(False)
+    threshold, table = choose_threshold(probabilities(model.plan, x_v), hits_v, sp.thresholds, sp.radius, fps,
+                                        n_frames, n_seed, tolerance_frames)
+    model.plan_threshold.fill_(threshold)
+    best = next(r for r in table if r["threshold"] == threshold)
+    sig = lambda v: round_sig(v) if np.isfinite(v) else None                      # noqa: E731
+    report = {"threshold": threshold, "val": {k: sig(v) for k, v in best.items() if k != "threshold"},
+              "thresholds": [{k: sig(v) for k, v in r.items()} for r in table],
+              "train_loss": [round_sig(v) for v in losses], "min_speed": sp.min_speed,
+              "hits_per_window": {"train": round_sig(float(mask_t.sum()) / max(len(mask_t), 1)),
+                                  "val": round_sig(float(mask_v.sum()) / max(len(mask_v), 1))},
+              "seconds": round(time.perf_counter() - start, 3),
+              "what": "stroke hits of the ground truth (the wrists' downward strokes ending) predicted from the "
+                      "audio frames; val precision / recall / F1 of the planned strokes against the val motion's "
+                      "hits at the chosen threshold"}
+    return bumps(mask_t, sp.width), bumps(mask_v, sp.width), report
+
+
 def run(p: DiffusionParams, protocol: EvaluateBaselinesParams, compute: ComputeParams, seed: int, dataset: str,
         part: str, windows: Path, features: Path, codes_dir: Path, vqvae_dir: Path, encoder_dir: Path, out_dir: Path,
         callbacks: tuple = ()) -> tuple[dict | None, dict | None]:
@@ -105,6 +153,7 @@ def run(p: DiffusionParams, protocol: EvaluateBaselinesParams, compute: ComputeP
     from gesturegen.models.denoisers import DenoiserConfig
     from gesturegen.models.diffusion import SamplerError, check_sampler
     from gesturegen.models.latent_diffusion import LatentDiffusion, LatentDiffusionConfig, save_diffusion
+    from gesturegen.models.stroke_plan import StrokePlanConfig
     from gesturegen.models.sync_evaluator import EvaluatorMismatchError
     from gesturegen.models.vqvae import PARTS, VQVAEMismatchError, assemble, load_vqvae, part_dims
     from gesturegen.systems.diffusion_system import DiffusionSystem
@@ -131,6 +180,7 @@ def run(p: DiffusionParams, protocol: EvaluateBaselinesParams, compute: ComputeP
         raise DiffusionStageError(f"{vqvae_dir}: a VQ-VAE of ({vc.n_frames}, {vc.in_dim}) windows, {windows} holds "
                                   f"({n_frames}, {skeleton.dim}); pass the matching folders")
     fd = ft.meta["dims"]
+    sp = p.stroke_plan
     style_steps = tuple(s for s in (2, 3) if s < vc.n_latent)
     try:
         dcfg = DenoiserConfig(n_latent=vc.n_latent, code_dim=vc.code_dim, n_frames=n_frames,
@@ -139,10 +189,15 @@ def run(p: DiffusionParams, protocol: EvaluateBaselinesParams, compute: ComputeP
                               seed_dim=n_seed * skeleton.dim, style_dim=max(1, len(style_steps)) * vc.code_dim,
                               steps=p.steps, kind=p.denoiser, width=m.width, layers=m.layers, heads=m.heads,
                               dropout=p.dropout, unet_time_dim=p.unet_time_dim,
-                              train_seed_encoder=p.train_seed_encoder, projection_seed=seed)
+                              train_seed_encoder=p.train_seed_encoder, projection_seed=seed,
+                              plan_channels=int(sp.mode != "none"))
+        plan_cfg = None if sp.mode == "none" else StrokePlanConfig(
+            audio_dim=fd["audio_frames"], hidden=sp.hidden, kernel=sp.kernel, dropout=sp.dropout, radius=sp.radius,
+            width=sp.width)
         config = LatentDiffusionConfig(denoiser=dcfg, steps=p.steps, schedule=p.schedule, objective=p.objective,
                                        latent_norm=vc.latent_norm, latent_scale=p.latent_scale,
-                                       condition_scale=p.condition_scale, style_steps=style_steps)
+                                       condition_scale=p.condition_scale, style_steps=style_steps,
+                                       stroke_plan=plan_cfg)
     except ValueError as e:
         raise DiffusionStageError(f"params.yaml: diffusion: {e}") from None
     sampler = sampler_config(p)
@@ -197,6 +252,12 @@ def run(p: DiffusionParams, protocol: EvaluateBaselinesParams, compute: ComputeP
     model.set_condition_stats(audio_frames=ft.audio_frames, text_frames=ft.text_frames,
                               audio_pooled=ft.audio_pooled, text_pooled=ft.text_pooled)
     model.ema.load_state_dict(model.net.state_dict())
+    plans = val_plans = None
+    plan_report = None
+    if plan_cfg is not None:
+        plans, val_plans, plan_report = _fit_stroke_plan(model, sp, wt, ft, wv, fv, mean_dir_vec, skeleton,
+                                                         n_seed, protocol.beat_tolerance_frames, seed,
+                                                         f"{dataset}-{part}")
     with torch.no_grad():
         style_table = model.style_of(torch.as_tensor(lat_t))
         style_val = model.style_of(torch.as_tensor(lat_v))
@@ -207,7 +268,8 @@ def run(p: DiffusionParams, protocol: EvaluateBaselinesParams, compute: ComputeP
                              gamma=p.gamma, ema_decay=p.ema_decay, ema_start=p.ema_start,
                              ema_warmup=p.ema_warmup, val_every=p.val_every,
                              max_epochs=m.epochs, val_score=val_score, seed=seed,
-                             val_style_table=style_val, val_refs=torch.as_tensor(refs_v)[:, None])
+                             val_style_table=style_val, val_refs=torch.as_tensor(refs_v)[:, None],
+                             plans=plans, val_plans=val_plans, train_guidance=dict(p.train_guidance))
     system.fingerprint = fingerprint
 
     def tensors(w, f, lat):
@@ -260,6 +322,7 @@ def run(p: DiffusionParams, protocol: EvaluateBaselinesParams, compute: ComputeP
             "sampler": {**to_dict(p.sampler), "nfe": model.nfe(sampler)}, "history": system.history,
             "style_references": {"train_without": int((refs_t[:, 0] < 0).sum()),
                                  "val_without": int((refs_v < 0).sum()), "per_window": p.style_refs},
+            "stroke_plan": plan_report, "train_guidance": dict(p.train_guidance),
             "resumed": ckpt_path is not None, "compute": {**machine, **compute.scale_out()}})
         write_json(metrics_json, headline)
     shutil.rmtree(resume_dir, ignore_errors=True)

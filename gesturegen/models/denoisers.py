@@ -80,6 +80,7 @@ class DenoiserConfig:
     unet_time_dim: int = 1536
     train_seed_encoder: bool = True
     projection_seed: int = 0
+    plan_channels: int = 0         # per-frame channels appended to the audio frames (the stroke plan: 1)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -204,7 +205,8 @@ class LatentTransformer(nn.Module):
         self.inp = nn.Linear(c.code_dim, d)
         self.pos = nn.Parameter(torch.randn(1, c.n_latent, d) * 0.02)
         self.t_mlp = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
-        self.audio = nn.Linear(c.audio_frame_dim, d)
+        a_dim = c.audio_frame_dim + c.plan_channels       # the stroke plan rides with the speech
+        self.audio = nn.Linear(a_dim, d)
         self.text = nn.Linear(c.text_frame_dim, d)
         # the aligned path: each latent token also gets the k frames it covers (frames resampled to L * k)
         self.chunk = -(-c.n_frames // c.n_latent)
@@ -212,7 +214,7 @@ class LatentTransformer(nn.Module):
         # tokens' frames already in token order, where F.interpolate and a permute cost 3 ms + a copy per call
         self.register_buffer("resample", _interpolation_matrix(c.n_frames, c.n_latent * self.chunk),
                              persistent=False)
-        self.audio_tok = nn.Linear(self.chunk * c.audio_frame_dim, d)
+        self.audio_tok = nn.Linear(self.chunk * a_dim, d)
         self.text_tok = nn.Linear(self.chunk * c.text_frame_dim, d)
         self.frame_pos = nn.Parameter(torch.randn(1, c.n_frames, d) * 0.02)
         self.seed = nn.Sequential(nn.Linear(c.seed_dim, d), nn.SiLU(), nn.Linear(d, d))

@@ -33,9 +33,10 @@ from torch import nn
 from gesturegen.io import read_model_config
 from gesturegen.models.denoisers import MODALITIES, Conditions, DenoiserConfig, build_denoiser
 from gesturegen.models.diffusion import SamplerConfig, Schedule, nfe, sample
+from gesturegen.models.stroke_plan import StrokePlanConfig, StrokePredictor, bumps, peaks
 
 DIFFUSION_FORMAT = "gesturegen-latent-diffusion"
-DIFFUSION_VERSION = 2          # 2: the condition statistics (buffers cond_*)
+DIFFUSION_VERSION = 3          # 2: the condition statistics (buffers cond_*); 3: the stroke plan (config, weights)
 
 
 class DiffusionMismatchError(ValueError):
@@ -52,10 +53,21 @@ class LatentDiffusionConfig:
     latent_scale: Literal["standardize", "none"] = "standardize"
     condition_scale: Literal["standardize", "none"] = "standardize"   # the speech and text features
     style_steps: tuple[int, ...] = (2, 3)                     # the reference latent's slots that make the style
+    stroke_plan: StrokePlanConfig | None = None               # the predicted stroke plan (gesturegen.models.stroke_plan)
 
     def __post_init__(self) -> None:
         if self.denoiser.steps != self.steps:
             raise ValueError(f"denoiser steps {self.denoiser.steps} != schedule steps {self.steps}")
+        planned = self.stroke_plan is not None
+        if planned != (self.denoiser.plan_channels == 1):
+            raise ValueError(f"the denoiser has {self.denoiser.plan_channels} plan channel(s); a stroke plan needs 1 "
+                             f"and no plan 0")
+        if planned and self.denoiser.kind != "transformer":
+            raise ValueError("stroke_plan: only the transformer denoiser reads per-frame speech; the unet (the "
+                             "original's) has no place for a plan (set stroke_plan.mode: none)")
+        if planned and self.stroke_plan.audio_dim != self.denoiser.audio_frame_dim:
+            raise ValueError(f"stroke_plan audio_dim {self.stroke_plan.audio_dim} != the denoiser's audio frames "
+                             f"{self.denoiser.audio_frame_dim}")
         if self.style_steps and max(self.style_steps) >= self.denoiser.n_latent:
             raise ValueError(f"style_steps {self.style_steps}: the VQ-VAE has {self.denoiser.n_latent} latent steps")
 
@@ -64,6 +76,8 @@ class LatentDiffusionConfig:
         d = dict(d)
         d["denoiser"] = DenoiserConfig(**d["denoiser"])
         d["style_steps"] = tuple(d["style_steps"])
+        if d.get("stroke_plan") is not None:
+            d["stroke_plan"] = StrokePlanConfig(**d["stroke_plan"])
         return LatentDiffusionConfig(**d)
 
 
@@ -80,6 +94,9 @@ class LatentDiffusion(nn.Module):
             self.register_buffer(f"cond_mean_{name}", torch.zeros(dim))
             self.register_buffer(f"cond_std_{name}", torch.ones(dim))
         self.schedule = Schedule(config.steps, config.schedule, config.objective)
+        if config.stroke_plan is not None:
+            self.plan = StrokePredictor(config.stroke_plan).requires_grad_(False)   # trained apart (fit_predictor)
+            self.register_buffer("plan_threshold", torch.tensor(0.5))
         self.info: dict[str, Any] = {}
 
     # --- latents ---
@@ -142,15 +159,35 @@ class LatentDiffusion(nn.Module):
             getattr(self, f"cond_mean_{name}").copy_(torch.as_tensor(mean, dtype=torch.float32))
             getattr(self, f"cond_std_{name}").copy_(torch.as_tensor(std, dtype=torch.float32))
 
-    def scale_conditions(self, cond: Conditions) -> Conditions:
+    def standardise(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """A speech or text feature (audio_frames, text_frames, audio_pooled, text_pooled) as the model reads it."""
+        mean, std = getattr(self, f"cond_mean_{name}"), getattr(self, f"cond_std_{name}")
+        return (x - mean.to(x.device)) / std.to(x.device)
+
+    def plan_of(self, audio_frames: torch.Tensor) -> torch.Tensor:
+        """The predicted stroke plan (B, T) of standardised audio frames (B, T, Da) (module stroke_plan)."""
+        c = self.config.stroke_plan
+        was = self.plan.training
+        self.plan.eval()
+        with torch.no_grad():
+            prob = torch.sigmoid(self.plan(audio_frames))
+        self.plan.train(was)
+        return bumps(peaks(prob, self.plan_threshold.to(prob.device), c.radius), c.width)
+
+    def scale_conditions(self, cond: Conditions, plan: torch.Tensor | None = None) -> Conditions:
         """The conditions as the denoiser sees them: speech and text standardised (identity before
-        set_condition_stats and with "none"); seed poses and style as given."""
-        def f(name: str, x: torch.Tensor) -> torch.Tensor:
-            mean, std = getattr(self, f"cond_mean_{name}"), getattr(self, f"cond_std_{name}")
-            return (x - mean.to(x.device)) / std.to(x.device)
-        return Conditions(f("audio_frames", cond.audio_frames), f("text_frames", cond.text_frames),
-                          f("audio_pooled", cond.audio_pooled), f("text_pooled", cond.text_pooled), cond.seed,
-                          cond.style)
+        set_condition_stats and with "none"); with a stroke plan, the plan (B, T) as the last channel of the audio
+        frames: `plan` if given (training: the ground truth's hits), else the predicted one; seed poses and style as
+        given."""
+        f = self.standardise
+        audio = f("audio_frames", cond.audio_frames)
+        if self.config.stroke_plan is not None:
+            plan = self.plan_of(audio) if plan is None else plan.to(audio.dtype)
+            audio = torch.cat([audio, plan[..., None]], dim=-1)
+        elif plan is not None:
+            raise ValueError("scale_conditions: a plan was given to a model without a stroke plan")
+        return Conditions(audio, f("text_frames", cond.text_frames), f("audio_pooled", cond.audio_pooled),
+                          f("text_pooled", cond.text_pooled), cond.seed, cond.style)
 
     # --- sampling ---
     def denoise(self, x: torch.Tensor, t: torch.Tensor, cond: Conditions, keep: torch.Tensor,

@@ -55,6 +55,7 @@ rule render_videos:
         "gesturegen/models/latent_diffusion.py",
         "gesturegen/models/oracles.py",
         "gesturegen/models/quantizer.py",
+        "gesturegen/models/stroke_plan.py",
         "gesturegen/models/sync_evaluator.py",
         "gesturegen/models/vqvae.py",
         "gesturegen/numerics.py",
