@@ -136,7 +136,8 @@ def probabilities(net: StrokePredictor, x: torch.Tensor, batch_size: int = 4096)
 def choose_threshold(prob: torch.Tensor, hits: Sequence[np.ndarray], thresholds: Sequence[float], radius: int,
                      fps: float, n_frames: int, n_seed: int, tolerance_frames: float) -> tuple[float, list[dict]]:
     """The threshold whose planned strokes match the hit times `hits` best (beat F1 over the frames the protocol
-    scores; the lowest threshold among equals), and every threshold's precision, recall and F1."""
+    scores; the lowest threshold among equals; the highest when no threshold plans a stroke and no window has a hit),
+    and every threshold's precision, recall and F1."""
     from gesturegen.metrics.oracle import beat_f1
 
     rows = []
@@ -146,8 +147,7 @@ def choose_threshold(prob: torch.Tensor, hits: Sequence[np.ndarray], thresholds:
         f = beat_f1(planned, list(hits), fps, n_frames, n_seed, tolerance_frames)
         rows.append({"threshold": float(th), "precision": f.precision, "recall": f.recall, "f1": f.f1})
     scored = [r for r in rows if np.isfinite(r["f1"])]
-    if not scored:
-        raise ValueError("stroke plan: no threshold gives a finite beat F1 (no hits and no planned strokes in the "
-                         "val windows)")
+    if not scored:                  # no hit and no planned stroke at any threshold: nothing to choose by
+        return float(max(thresholds)), rows
     best = max(scored, key=lambda r: (r["f1"], -r["threshold"]))
     return best["threshold"], rows

@@ -85,6 +85,13 @@ def test_outputs_model_metrics_and_curves(trained):
     r = read_json(out / "report.json")
     assert [h["epoch"] for h in r["history"]] == [1, 2] and all("val_score" in h for h in r["history"])
     assert r["style_references"]["val_without"] == 0          # every val window has a non-overlapping reference
+    # the stroke plan: trained on the ground truth's hits, its val threshold saved in the weights and reported
+    plan = r["stroke_plan"]
+    assert model.config.stroke_plan is not None and model.config.denoiser.plan_channels == 1
+    assert float(model.plan_threshold) == pytest.approx(plan["threshold"])
+    assert plan["threshold"] in [t["threshold"] for t in plan["thresholds"]]
+    assert len(plan["train_loss"]) == load_params(trained / "params.yaml").diffusion.stroke_plan.epochs
+    assert r["train_guidance"] == {"speech": 2.0}
     tsv = pd.read_csv(out / "dvclive/plots/metrics/val_score.tsv", sep="\t")
     assert list(tsv["step"]) == [0, 1]
     assert read_json(out / "timings.json")["samples_per_s"] > 0

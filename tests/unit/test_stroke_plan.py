@@ -194,3 +194,8 @@ def test_the_system_wants_plans_exactly_when_the_model_has_a_plan():
         DiffusionSystem(plain, torch.zeros(0, 32), torch.full((8, 1), -1), drop={}, plans=torch.zeros(8, 34))
     with pytest.raises(ValueError, match="stroke plans"):
         DiffusionSystem(_planned_model(), torch.zeros(0, 32), torch.full((8, 1), -1), drop={})
+
+
+def test_without_hits_or_planned_strokes_the_highest_threshold_is_kept():
+    th, table = choose_threshold(torch.zeros(4, 34), [np.array([])] * 4, (0.2, 0.5), 2, 15, 34, 4, 2)
+    assert th == 0.5 and all(np.isnan(r["f1"]) for r in table)
