@@ -36,6 +36,7 @@ def _setup(dataset: str, faithful: bool):
     from gesturegen.models.denoisers import DenoiserConfig
     from gesturegen.models.diffusion import SamplerConfig
     from gesturegen.models.latent_diffusion import LatentDiffusion, LatentDiffusionConfig
+    from gesturegen.models.stroke_plan import StrokePlanConfig
     from gesturegen.models.vqvae import VQVAE, VQVAEConfig
 
     root = Path(__file__).resolve().parents[1]
@@ -44,6 +45,8 @@ def _setup(dataset: str, faithful: bool):
     m = dp["models"][dataset]
     in_dim, parts = (126, (36, 90)) if dataset != "aqgt" else (159, (33, 126))
     code_dim, down_t = (512, 3) if faithful else (vqp["code_dim"], vqp["down_t"])
+    sp = dp.get("stroke_plan", {"mode": "none"})
+    planned = not faithful and sp["mode"] != "none"          # the stroke plan: predicted per window at sampling
     models = []
     for out_dim in parts:
         vq = VQVAE(VQVAEConfig(in_dim=in_dim, out_dim=out_dim, width=vqp["width"], code_dim=code_dim,
@@ -52,8 +55,10 @@ def _setup(dataset: str, faithful: bool):
                             text_frame_dim=384, audio_pooled_dim=136, text_pooled_dim=384, seed_dim=4 * in_dim,
                             style_dim=2 * code_dim, steps=100 if faithful else dp["steps"],
                             kind="unet" if faithful else dp["denoiser"], width=m["width"], layers=m["layers"],
-                            heads=m["heads"])
-        ld = LatentDiffusion(LatentDiffusionConfig(denoiser=dc, steps=dc.steps,
+                            heads=m["heads"], plan_channels=int(planned))
+        plan = StrokePlanConfig(audio_dim=68, hidden=sp["hidden"], kernel=sp["kernel"], dropout=sp["dropout"],
+                                radius=sp["radius"], width=sp["width"]) if planned else None
+        ld = LatentDiffusion(LatentDiffusionConfig(denoiser=dc, steps=dc.steps, stroke_plan=plan,
                                                    objective="eps" if faithful else dp["objective"])).eval()
         models.append((ld, vq))
     s = dp["sampler"]
@@ -63,11 +68,20 @@ def _setup(dataset: str, faithful: bool):
     return models, sampler
 
 
+def _setup_guidance(dataset: str) -> dict:
+    from pathlib import Path
+
+    import yaml
+
+    params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    return dict(params["diffusion"].get("train_guidance") or {})
+
+
 def run_one(dataset: str, faithful: bool, seconds: float, train_steps: int, threads: int,
             device: str = "cpu") -> dict:
     import torch
 
-    from gesturegen.models.denoisers import Conditions
+    from gesturegen.models.denoisers import MODALITIES, Conditions
     from gesturegen.models.latent_diffusion import decode, null_keep
 
     torch.set_num_threads(threads)
@@ -109,9 +123,11 @@ def run_one(dataset: str, faithful: bool, seconds: float, train_steps: int, thre
     ld = models[0][0].train()
     opt = torch.optim.AdamW([p for p in ld.net.parameters() if p.requires_grad], lr=1e-4)
     b = 32
-    c = cond(b, ld)
+    c = ld.scale_conditions(cond(b, ld))                    # with a stroke plan: the plan channel appended
     keep = null_keep(b, device=device)
     dc = ld.config.denoiser
+    # training-time guidance: one forward pass more per guided modality (DiffusionSystem)
+    guided = [] if faithful else [m for m, s in _setup_guidance(dataset).items() if s != 1.0]
     for i in range(train_steps + 2):
         if i == 2:
             sync()
@@ -119,8 +135,15 @@ def run_one(dataset: str, faithful: bool, seconds: float, train_steps: int, thre
         x0 = torch.randn(b, dc.n_latent, dc.code_dim, generator=g).to(device)
         t = torch.randint(0, ld.config.steps, (b,), generator=g).to(device)
         noise = torch.randn(x0.shape, generator=g).to(device)
-        loss = torch.nn.functional.mse_loss(ld.net(ld.schedule.q_sample(x0, t, noise), t, c, keep),
-                                            ld.schedule.target(x0, noise, t))
+        x_t = ld.schedule.q_sample(x0, t, noise)
+        pred = ld.net(x_t, t, c, keep)
+        target = ld.schedule.target(x0, noise, t)
+        for m in guided:
+            without = keep.clone()
+            without[:, MODALITIES.index(m)] = False
+            with torch.no_grad():
+                target = target + 0.5 * (pred.detach() - ld.net(x_t, t, c, without))
+        loss = torch.nn.functional.mse_loss(pred, target)
         opt.zero_grad()
         loss.backward()
         opt.step()
