@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from gesturegen.models.denoisers import MODALITIES, Conditions, DenoiserConfig
+from gesturegen.models.denoisers import MODALITIES
 from gesturegen.models.stroke_plan import (
     StrokePlanConfig,
     StrokePredictor,
@@ -16,6 +16,8 @@ from gesturegen.models.stroke_plan import (
     peaks,
     probabilities,
 )
+from tests.unit.test_diffusion import _cfg as _diffusion_cfg
+from tests.unit.test_diffusion import _cond
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -68,16 +70,7 @@ def test_the_predictor_learns_when_strokes_fall_and_the_threshold_is_chosen_on_h
 
 
 def _cfg(**kw):
-    return DenoiserConfig(n_latent=4, code_dim=16, n_frames=34, audio_frame_dim=5, text_frame_dim=6,
-                          audio_pooled_dim=7, text_pooled_dim=8, seed_dim=12, style_dim=32, width=32, layers=2,
-                          heads=4, steps=20, **kw)
-
-
-def _cond(b=3, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return Conditions(torch.randn(b, 34, 5, generator=g), torch.randn(b, 34, 6, generator=g),
-                      torch.randn(b, 7, generator=g), torch.randn(b, 8, generator=g), torch.randn(b, 12, generator=g),
-                      torch.randn(b, 32, generator=g))
+    return _diffusion_cfg(steps=20, **kw)
 
 
 def _planned_model():
