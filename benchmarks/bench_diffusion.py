@@ -65,16 +65,9 @@ def _setup(dataset: str, faithful: bool):
     sampler = (SamplerConfig("ddpm_lerp", steps=99) if faithful else
                SamplerConfig(s["name"], steps=s["steps"], guidance=dict(s["guidance"]),
                              guidance_all=s["guidance_all"]))
-    return models, sampler
-
-
-def _setup_guidance(dataset: str) -> dict:
-    from pathlib import Path
-
-    import yaml
-
-    params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
-    return dict(params["diffusion"].get("train_guidance") or {})
+    # training-time guidance (DiffusionSystem): w − 1 = 1 − 1/s per guided modality, one forward pass more each
+    guided = {} if faithful else {m: 1.0 - 1.0 / w for m, w in (dp.get("train_guidance") or {}).items() if w != 1.0}
+    return models, sampler, guided
 
 
 def run_one(dataset: str, faithful: bool, seconds: float, train_steps: int, threads: int,
@@ -85,7 +78,7 @@ def run_one(dataset: str, faithful: bool, seconds: float, train_steps: int, thre
     from gesturegen.models.latent_diffusion import decode, null_keep
 
     torch.set_num_threads(threads)
-    models, sampler = _setup(dataset, faithful)
+    models, sampler, guided = _setup(dataset, faithful)
     models = [(ld.to(device), vq.to(device)) for ld, vq in models]
     cuda = device.startswith("cuda")
 
@@ -126,8 +119,7 @@ def run_one(dataset: str, faithful: bool, seconds: float, train_steps: int, thre
     c = ld.scale_conditions(cond(b, ld))                    # with a stroke plan: the plan channel appended
     keep = null_keep(b, device=device)
     dc = ld.config.denoiser
-    # training-time guidance: one forward pass more per guided modality (DiffusionSystem)
-    guided = [] if faithful else [m for m, s in _setup_guidance(dataset).items() if s != 1.0]
+
     for i in range(train_steps + 2):
         if i == 2:
             sync()
@@ -138,11 +130,11 @@ def run_one(dataset: str, faithful: bool, seconds: float, train_steps: int, thre
         x_t = ld.schedule.q_sample(x0, t, noise)
         pred = ld.net(x_t, t, c, keep)
         target = ld.schedule.target(x0, noise, t)
-        for m in guided:
+        for m, w1 in guided.items():
             without = keep.clone()
             without[:, MODALITIES.index(m)] = False
             with torch.no_grad():
-                target = target + 0.5 * (pred.detach() - ld.net(x_t, t, c, without))
+                target = target + w1 * (pred.detach() - ld.net(x_t, t, c, without))
         loss = torch.nn.functional.mse_loss(pred, target)
         opt.zero_grad()
         loss.backward()

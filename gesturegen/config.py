@@ -348,6 +348,13 @@ class SamplerParams:
     guidance_all: float = 1.0
 
 
+def _check_modalities(key: str, weights: dict[str, float]) -> None:
+    """A guidance table names only the diffusion model's modalities (gesturegen.models.denoisers.MODALITIES)."""
+    unknown = sorted(set(weights) - {"speech", "text", "style", "seed"})
+    if unknown:
+        raise ParamsError(f"{key}: unknown modalities {unknown} (speech, text, style, seed)")
+
+
 @dataclass(frozen=True)
 class StrokePlanParams:
     """The stroke plan (gesturegen.models.stroke_plan): a small network predicts from the speech when the strokes
@@ -412,18 +419,14 @@ class DiffusionParams:
     def __post_init__(self) -> None:
         if self.steps < 2:
             raise ParamsError(f"diffusion.steps: at least 2, got {self.steps}")
-        unknown = sorted(set(self.train_guidance) - {"speech", "text", "style", "seed"})
-        if unknown:
-            raise ParamsError(f"diffusion.train_guidance: unknown modalities {unknown} (speech, text, style, seed)")
+        _check_modalities("diffusion.train_guidance", self.train_guidance)
+        _check_modalities("diffusion.sampler.guidance", self.sampler.guidance)
         low = {k: v for k, v in self.train_guidance.items() if v < 1.0}
         if low:
             raise ParamsError(f"diffusion.train_guidance: scales >= 1 (1: no guidance), got {low}")
         if self.stroke_plan.mode != "none" and self.denoiser != "transformer":
             raise ParamsError("diffusion.stroke_plan.mode: only the transformer denoiser reads per-frame speech; "
                               "with denoiser unet (the original's) set stroke_plan.mode: none")
-        unknown = sorted(set(self.sampler.guidance) - {"speech", "text", "style", "seed"})
-        if unknown:
-            raise ParamsError(f"diffusion.sampler.guidance: unknown modalities {unknown} (speech, text, style, seed)")
         if self.sampler.name in ("ddim", "dpmsolver++") and not 1 <= self.sampler.steps <= self.steps:
             raise ParamsError(f"diffusion.sampler.steps: {self.sampler.steps} for {self.sampler.name}; use 1 ... "
                               f"diffusion.steps ({self.steps})")

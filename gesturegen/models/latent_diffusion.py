@@ -33,7 +33,7 @@ from torch import nn
 from gesturegen.io import read_model_config
 from gesturegen.models.denoisers import MODALITIES, Conditions, DenoiserConfig, build_denoiser
 from gesturegen.models.diffusion import SamplerConfig, Schedule, nfe, sample
-from gesturegen.models.stroke_plan import StrokePlanConfig, StrokePredictor, bumps, peaks
+from gesturegen.models.stroke_plan import StrokePlanConfig, StrokePredictor, bumps, peaks, probabilities
 
 DIFFUSION_FORMAT = "gesturegen-latent-diffusion"
 DIFFUSION_VERSION = 3          # 2: the condition statistics (buffers cond_*); 3: the stroke plan (config, weights)
@@ -167,11 +167,7 @@ class LatentDiffusion(nn.Module):
     def plan_of(self, audio_frames: torch.Tensor) -> torch.Tensor:
         """The predicted stroke plan (B, T) of standardised audio frames (B, T, Da) (module stroke_plan)."""
         c = self.config.stroke_plan
-        was = self.plan.training
-        self.plan.eval()
-        with torch.no_grad():
-            prob = torch.sigmoid(self.plan(audio_frames))
-        self.plan.train(was)
+        prob = probabilities(self.plan, audio_frames, batch_size=max(len(audio_frames), 1))   # one pass
         return bumps(peaks(prob, self.plan_threshold.to(prob.device), c.radius), c.width)
 
     def scale_conditions(self, cond: Conditions, plan: torch.Tensor | None = None) -> Conditions:
