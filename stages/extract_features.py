@@ -38,7 +38,7 @@ from gesturegen.features import (
     first_non_finite,
     make_encoders,
 )
-from gesturegen.io import replace_on_success, write_json
+from gesturegen.io import read_json, replace_on_success, write_json
 
 SPLITS = ("train", "val", "test")
 TEXT_CHUNK_BATCHES = 16
@@ -174,8 +174,7 @@ def run(p: ExtractFeaturesParams, compute: ComputeParams, seed: int, dataset: st
         features.mkdir()
         report, timings = _extract(p, compute.device, seed, dataset, splits, features)
         report["compute"] = machine
-        headline = {"audio_dim": report["dims"]["audio_frames"], "text_dim": report["dims"]["text_frames"],
-                    "device": compute.device}
+        headline = {"device": compute.device}            # the dims are in report.json: not a number to track
         write_json(report_json, report)
         write_json(metrics_json, headline)
     return headline, timings
@@ -225,13 +224,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out-dir", type=Path, required=True)
     args = ap.parse_args(argv)
     params = load_params(args.params)
-    metrics, timings = run(params.extract_features, params.compute, params.seed, args.dataset, args.windows,
+    _, timings = run(params.extract_features, params.compute, params.seed, args.dataset, args.windows,
                            args.out_dir)
     write_json(args.out_dir / "timings.json", timings)
+    dims = read_json(args.out_dir / "report.json")["dims"]
     print(f"extract_features {args.dataset}: " + ", ".join(
         f"{s} ({timings[s]['seconds_per_clip_audio_minute']['total']:.2f} s per min of clip audio)"
         for s in SPLITS if s in timings)
-        + f"; per-frame dims audio {metrics['audio_dim']}, text {metrics['text_dim']}")
+        + f"; per-frame dims audio {dims['audio_frames']}, text {dims['text_frames']}")
 
 
 if __name__ == "__main__":

@@ -55,8 +55,12 @@ def test_outputs_model_and_metrics(trained):
     with pytest.raises(VQVAEMismatchError, match="part 'body', not 'hand'"):
         load_vqvae(out / "model", part="hand")
     m = read_json(out / "metrics.json")
-    assert set(m) == {"recon_l1", "val", "r1a", "r1t", "perplexity", "dead", "mparams", "device"}
-    assert set(m["val"]) == {"fgd", "kid", "beat", "lex", "spk"} and m["val"]["fgd"]["rec"] > 0
+    assert set(m) == {"recon_l1", "val", "perplexity", "dead", "mparams", "device"}
+    assert set(m["val"]) == {"fgd", "beat"} and m["val"]["fgd"]["rec"] > 0
+    r = read_json(out / "report.json")                         # retrieval and the other v2 metrics: report, summary
+    assert {"audio", "text"} <= set(r["retrieval_val"]) or r["retrieval_val"]["pool"] is None
+    summary = pd.read_csv(out / "summary.csv")
+    assert "kid_corrected" in set(summary["metric"])                 # (no oracles here: no lexical, speaker)
     assert m["val"]["beat"]["rec"] is None          # no annotations in this synthetic dataset
     assert 1 <= m["perplexity"] <= 32 and m["mparams"] > 0
     assert read_json(out / "timings.json")["samples_per_s"] > 0
