@@ -9,7 +9,9 @@ the row later), the ratio of its mean |v_y| to the ground truth's, and beat F1 (
 hits against the annotated strokes, tolerance 2 frames) with the row's hits shifted by -3..3 frames. A systematic
 time shift shows as a peak away from lag 0; damped strokes as a ratio below 1 (fewer hits reach the detector's
 speed). Rows: gt, rec_cont (decoded from the continuous latents), rec_quant (nearest codes), gen (the default
-sampler, noise from --seed).
+sampler, noise from --seed, joined to the real seed frames by diffusion.join or --join, as `evaluate` does; the
+other rows' seed frames pasted, as `train_vqvae` scores them). Also the stroke hits per window at each frame after the
+seed frames, where a seam shows.
 """
 from __future__ import annotations
 
@@ -40,6 +42,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--diffusion", type=Path, help="a body diffusion model/ folder (default: the DAG's)")
     ap.add_argument("--params", type=Path, default=ROOT / "params.yaml", help="for the sampler and the seed")
     ap.add_argument("--seed", type=int, default=0, help="noise seed of the generated row")
+    ap.add_argument("--join", choices=("paste", "crossfade", "inertialize"),
+                    help="how the generated row continues the real seed frames (default: diffusion.join)")
     args = ap.parse_args(argv)
 
     import torch
@@ -49,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     from gesturegen.data.annotations import load_window_annotations
     from gesturegen.data.skeleton import get_skeleton
     from gesturegen.features import open_windows_and_features
-    from gesturegen.generation import generate_part
+    from gesturegen.generation import Join, generate_part, join_seed
     from gesturegen.io import read_json
     from gesturegen.metrics.motion import joints_from_vectors
     from gesturegen.metrics.oracle import beat_f1, stroke_hits
@@ -82,10 +86,14 @@ def main(argv: list[str] | None = None) -> None:
               "gen": generate_part(dm, vq, inputs, latents, sampler, args.seed,
                                    use_ema=p.diffusion.use_ema, quantize=p.diffusion.quantize)}
     rows_motion = {"gt": real}
+    join = Join(args.join or p.diffusion.join.method, p.diffusion.join.frames)
     for name, body in bodies.items():
         m = real.copy()
         m[..., dims] = body
-        m[:, :n_seed] = real[:, :n_seed]
+        if name == "gen":
+            m = join_seed(real[:, :n_seed], m, join)
+        else:
+            m[:, :n_seed] = real[:, :n_seed]
         rows_motion[name] = m
 
     def vy(joints: np.ndarray) -> np.ndarray:
@@ -93,19 +101,23 @@ def main(argv: list[str] | None = None) -> None:
 
     gt_joints = joints_from_vectors(real, mean_dir_vec, skeleton)
     ref = vy(gt_joints)
-    rows = []
+    rows, per_frame = [], []
     for name, motion in rows_motion.items():
         joints = gt_joints if name == "gt" else joints_from_vectors(motion, mean_dir_vec, skeleton)
         v = vy(joints)
         hits = stroke_hits(joints, skeleton.wrists, fps)
         f1 = [beat_f1([h + s / fps for h in hits], list(ann.strokes), fps, n_frames, n_seed) for s in SHIFTS]
         at0 = f1[list(SHIFTS).index(0)]
+        frames = np.rint(np.concatenate(hits) * fps).astype(int) if hits else np.zeros(0, int)
+        per_frame.append((name, *(f"{np.sum(frames == k) / len(hits):.3f}" for k in range(n_seed, n_seed + 6))))
         rows.append((name, " ".join(f"{c:.2f}" for c in lag_correlations(ref, v)),
                      f"{np.abs(v).mean() / np.abs(ref).mean():.2f}", " ".join(f"{x.f1:.3f}" for x in f1),
                      f"{at0.precision:.3f}", f"{at0.recall:.3f}"))
     print_table(("row", "corr v_y, lag -4..4", "|v_y| ratio", "beat F1, shift -3..3", "P (0)", "R (0)"), rows)
+    print()
+    print_table(("row", *(f"hits/window at {k}" for k in range(n_seed, n_seed + 6))), per_frame)
     print(f"\nval, {len(real)} windows; body from each row, hand and seed frames real; generated with noise seed "
-          f"{args.seed}, {sampler.name} {sampler.steps} steps")
+          f"{args.seed}, {sampler.name} {sampler.steps} steps, joined by {join.method}")
 
 
 if __name__ == "__main__":

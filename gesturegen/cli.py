@@ -112,7 +112,7 @@ def _generate(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from gesturegen.config import ParamsError, load_params
+    from gesturegen.config import ParamsError, load_params, to_dict
     from gesturegen.generate import GenerateError, generate_recording, load_part_models, write_outputs
     from gesturegen.recording import (
         AlignmentError,
@@ -183,6 +183,7 @@ def _generate(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as e:
         return fail(str(e))
     from gesturegen.features import make_encoders
+    from gesturegen.generation import Join
     from gesturegen.models.denoisers import MODALITIES
     from gesturegen.models.diffusion import SamplerConfig, SamplerError, check_sampler
 
@@ -216,6 +217,7 @@ def _generate(args: argparse.Namespace) -> int:
         gen = generate_recording(rec, words, parts, audio_enc, text_enc, mean, skeleton, sampler, fps=fps,
                                  n_frames=n_frames, n_seed=n_seed, seed=seed, use_ema=params.diffusion.use_ema,
                                  quantize=params.diffusion.quantize, styles=styles,
+                                 join=Join(**to_dict(params.diffusion.join)),
                                  progress=lambda it: tqdm(it, desc="generate", unit="window", leave=False))
     except GenerateError as e:
         return fail(str(e))
@@ -224,6 +226,7 @@ def _generate(args: argparse.Namespace) -> int:
                "channels": rec.channels, "words": len(words), "word_source": source, "dataset": dataset,
                "skeleton": skeleton.name, "fps": fps, "frames": int(gen.vectors.shape[0]), "windows": gen.n_windows,
                "sampler": {"name": sampler.name, "steps": sampler.steps}, "seed": seed,
+               "join": to_dict(params.diffusion.join),
                "style": style,
                "models": {p: template.replace("{part}", p) for p in ("body", "hand")},
                "notes": notes + gen.notes,

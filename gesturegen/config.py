@@ -356,6 +356,20 @@ def _check_modalities(key: str, weights: dict[str, float]) -> None:
 
 
 @dataclass(frozen=True)
+class JoinParams:
+    """How a generated window continues its seed frames (gesturegen.generation.Join): long-form generation between
+    windows, and `evaluate` and the diffusion stage's checkpoint selection with the real seed frames. paste: the
+    seed, then the window as generated (evaluate before, the original's assembly with real seeds); crossfade: the
+    long-form join before; inertialize: the seam's offset in position and velocity decays over `frames` frames."""
+    method: Literal["paste", "crossfade", "inertialize"] = "inertialize"
+    frames: int = 6
+
+    def __post_init__(self) -> None:
+        if self.frames < 1:
+            raise ParamsError(f"diffusion.join.frames: at least 1, got {self.frames}")
+
+
+@dataclass(frozen=True)
 class StrokePlanParams:
     """The stroke plan (gesturegen.models.stroke_plan): a small network predicts from the speech when the strokes
     fall, and the denoiser executes the plan. mode none: no plan (the original has none)."""
@@ -411,6 +425,7 @@ class DiffusionParams:
     use_ema: bool = True             # sample with the EMA weights (the original: never)
     quantize: bool = False           # nearest codes before decoding (the original: true)
     sampler: SamplerParams = field(default_factory=SamplerParams)
+    join: JoinParams = field(default_factory=JoinParams)
     stroke_plan: StrokePlanParams = field(default_factory=StrokePlanParams)
     # training-time guidance (gesturegen.systems.diffusion_system): the classifier-free guidance scale per modality
     # the conditional prediction learns (1: none; each modality above 1 costs one forward pass more per step)

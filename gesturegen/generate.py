@@ -112,11 +112,12 @@ def generate_recording(rec: Recording, words: Sequence[Word], parts, audio_enc, 
                        skeleton, sampler, *, fps: float, n_frames: int, n_seed: int, seed: int = 0,
                        span_frames: int | None = None, use_ema: bool = True, quantize: bool = False,
                        styles: Sequence[np.ndarray | None] | None = None, first_seed: np.ndarray | None = None,
-                       progress=None) -> Generated:
+                       progress=None, join=None) -> Generated:
     """Whole-body motion for the recording: features, long-form generation, the mean added back, joints. `styles`:
     per part the latents of a reference window (reference_styles), or None: no style condition. `first_seed`: the
-    first window's seed frames (n_seed, D), mean subtracted (None: the mean pose)."""
-    from gesturegen.generation import generate_long
+    first window's seed frames (n_seed, D), mean subtracted (None: the mean pose). `join`: how each window continues
+    the previous one (gesturegen.generation.Join; None: its default)."""
+    from gesturegen.generation import Join, generate_long
     from gesturegen.metrics.motion import joints_from_vectors
 
     t0 = time.perf_counter()
@@ -127,7 +128,7 @@ def generate_recording(rec: Recording, words: Sequence[Word], parts, audio_enc, 
     out = generate_long(parts, feats.audio_frames, feats.text_frames, feats.audio_pooled, feats.text_pooled, sampler,
                         seed=seed, first_seed=first_seed, styles=list(styles) if styles else [None] * len(parts),
                         audio=rec.audio,
-                        use_ema=use_ema, quantize=quantize,
+                        use_ema=use_ema, quantize=quantize, join=join or Join(),
                         progress=progress)
     t2 = time.perf_counter()
     motion = out.motion[:feats.n_motion_frames]

@@ -48,6 +48,13 @@ def sampler_config(p: DiffusionParams, steps: int | None = None, name: str | Non
                          guidance_all=s.guidance_all)
 
 
+def join_config(p: DiffusionParams):
+    """diffusion.join as gesturegen.generation.Join."""
+    from gesturegen.generation import Join
+
+    return Join(p.join.method, p.join.frames)
+
+
 def open_part_codes(codes_dir: Path, w, dataset: str, split: str, vqvae_dir: Path | None,
                     error: type[Exception] = DiffusionStageError):
     """The codes of one split (extract_codes), checked to be of these windows, of the dataset and (vqvae_dir
@@ -148,7 +155,7 @@ def run(p: DiffusionParams, protocol: EvaluateBaselinesParams, compute: ComputeP
     from gesturegen.data.skeleton import get_skeleton
     from gesturegen.evaluators import open_extractor
     from gesturegen.features import open_windows_and_features
-    from gesturegen.generation import generate_part
+    from gesturegen.generation import generate_part, join_seed
     from gesturegen.metrics.fgd import frechet_distance_symmetric
     from gesturegen.models.denoisers import DenoiserConfig
     from gesturegen.models.diffusion import SamplerError, check_sampler
@@ -200,7 +207,7 @@ def run(p: DiffusionParams, protocol: EvaluateBaselinesParams, compute: ComputeP
                                        stroke_plan=plan_cfg)
     except ValueError as e:
         raise DiffusionStageError(f"params.yaml: diffusion: {e}") from None
-    sampler = sampler_config(p)
+    sampler, join = sampler_config(p), join_config(p)
     from gesturegen.models.denoisers import MODALITIES
     try:
         check_sampler(sampler, p.steps, MODALITIES)
@@ -227,11 +234,11 @@ def run(p: DiffusionParams, protocol: EvaluateBaselinesParams, compute: ComputeP
 
     def val_score(model: LatentDiffusion) -> float:
         """Mean corrected FGD over the first run seed's val partitions: the part sampled with the default sampler
-        (fixed noise), the other part and the seed frames real, on Q against the real motion of R."""
+        (fixed noise) and joined to the real seed frames (diffusion.join), the other part real, on Q against the real
+        motion of R."""
         gen_part = generate_part(model, vqvae, val_inputs, lat_v, sampler, seed, use_ema=p.use_ema,
                                  quantize=p.quantize)
-        gen = assemble(ctx.real, gen_part, dims)
-        gen[:, :n_seed] = ctx.real[:, :n_seed]
+        gen = join_seed(ctx.real[:, :n_seed], assemble(ctx.real, gen_part, dims), join)
         feats = extract(gen)
         rs = protocol.seeds[0]
         vals = []
@@ -307,7 +314,7 @@ def run(p: DiffusionParams, protocol: EvaluateBaselinesParams, compute: ComputeP
     info_out = {"dataset": dataset, "part": part, "skeleton": skeleton.name, "part_dims": dims.tolist(),
                 "n_frames": n_frames, "n_seed_frames": n_seed, "fps": wt.meta["fps"], "seed": seed,
                 "features": {k: int(v) for k, v in fd.items()}, "best_epoch": system.best_epoch,
-                "sampler": to_dict(p.sampler), "use_ema": p.use_ema, "quantize": p.quantize,
+                "sampler": to_dict(p.sampler), "join": to_dict(p.join), "use_ema": p.use_ema, "quantize": p.quantize,
                 "vqvae": {"path": str(vqvae_dir), "dataset": vq_info.get("dataset"), "part": vq_info.get("part"),
                           "config": vq_info.get("config")}}
     with replace_on_success(out_dir / "model", out_dir / "dvclive", out_dir / "report.json",
@@ -318,7 +325,8 @@ def run(p: DiffusionParams, protocol: EvaluateBaselinesParams, compute: ComputeP
             "dataset": dataset, "part": part, "model": {"config": to_dict(config), "parameters": n_params},
             "epochs": m.epochs, "batch_size": bs, "milestones": milestones, "best_epoch": system.best_epoch,
             "selection": "lowest val corrected FGD of the part sampled with the default sampler, assembled with the "
-                         "other part's ground truth (first run seed's partitions)",
+                         "other part's ground truth and joined to the real seed frames by diffusion.join (first run "
+                         "seed's partitions)",
             "sampler": {**to_dict(p.sampler), "nfe": model.nfe(sampler)}, "history": system.history,
             "style_references": {"train_without": int((refs_t[:, 0] < 0).sum()),
                                  "val_without": int((refs_v < 0).sum()), "per_window": p.style_refs},

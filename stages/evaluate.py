@@ -9,7 +9,9 @@ same noise for every row of a seed, so that rows differ only in what they change
     nfe_<n>          the default sampler at n network evaluations per window (evaluate.nfe_sweep), sweep splits
     ground_truth, mean_pose, random_window, seed_still   evaluate_baselines' rows, copied (its run seeds)
 Each model row records its real-time factor: generation seconds (sampling + decoding, features given) per second of
-new motion (34 − 4 frames per window at 15 fps: 2.0 s), all windows of the split batched.
+new motion (34 − 4 frames per window at 15 fps: 2.0 s), all windows of the split batched. Each generated window is
+joined to its real seed frames as long-form generation joins windows (diffusion.join), so what is scored is what is
+shown.
 
 Reads   <windows>, <features>, <encoder>, <sync>, <oracles>   as evaluate_baselines
         <codes>, <vqvae>, <diffusion>   folders with a {part} placeholder (extract_codes' codes/, train_vqvae's and
@@ -23,7 +25,7 @@ Writes  <out-dir>/metrics.json    headline: per split the model's corrected FGD 
                                   (`table`), the acceptance checks (`checks`), compute
         <out-dir>/nfe.png         metrics and RTF against network evaluations, with CIs and the ground truth
         <out-dir>/rows.png        the comparison of the rows
-Params  params.yaml → seed, compute, diffusion (the sampler), evaluate, evaluate_baselines (the protocol)
+Params  params.yaml → seed, compute, diffusion (the sampler, the join), evaluate, evaluate_baselines (the protocol)
 """
 from __future__ import annotations
 
@@ -175,7 +177,8 @@ class _Evaluator:
     def run(self, job: tuple) -> tuple[list[dict], float]:
         """One run (split, row, sampler, dropped conditions, run seed): its rows and its real-time factor."""
         from gesturegen import evaluation
-        from gesturegen.generation import generate_part
+        from gesturegen.generation import generate_part, join_seed
+        from stages.diffusion import join_config
 
         split, name, cfg, drop, rs = job
         a = self.a
@@ -190,7 +193,7 @@ class _Evaluator:
                                                       use_ema=a.dp.use_ema, quantize=a.dp.quantize,
                                                       batch_size=a.p.batch_size)
         seconds = time.perf_counter() - t0
-        gen[:, :self.n_seed] = ctx.real[:, :self.n_seed]
+        gen = join_seed(ctx.real[:, :self.n_seed], gen, join_config(a.dp))    # as long-form generation joins windows
         rows = evaluation.score_motion(ctx, gen, name, rs, self.extract, self.skeleton, self.mean_dir_vec,
                                        self.consts, self.settings, a.seed, self.scorers)
         return rows, seconds / new_seconds
@@ -321,7 +324,7 @@ def run(p: EvaluateParams, dp: DiffusionParams, protocol: EvaluateBaselinesParam
             "dataset": dataset, "protocol": "v2", "seeds": list(p.seeds), "n_partitions": protocol.n_partitions,
             "rows": {name: {"sampler": to_dict(cfg), "dropped": list(drop), "splits": splits, "nfe": nfe_of[name]}
                      for name, cfg, drop, splits in configs},
-            "rtf_batched_median": rtf, "checks": checks, "table": _sweep_table(summary, configs, p),
+            "join": to_dict(dp.join), "rtf_batched_median": rtf, "checks": checks, "table": _sweep_table(summary, configs, p),
             "models": {part: {"diffusion": str(_part_path(diffusion, part)), "vqvae": str(models[part][2]),
                               "parameters": models[part][1].parameter_count()} for part in PARTS},
             "extractor": {"source": info.get("source"), "arch": info.get("arch")}, "compute": machine,

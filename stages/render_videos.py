@@ -113,7 +113,7 @@ def run(params: Params, dataset: str, raw: Path, windows: Path, diffusion: Path,
     from gesturegen.models.latent_diffusion import DiffusionMismatchError
     from gesturegen.recording import SAMPLE_RATE, Recording, Word
     from gesturegen.render import Panel, probe, render_poster, render_video
-    from stages.diffusion import sampler_config
+    from stages.diffusion import join_config, sampler_config
 
     p, dp = params.render_videos, params.diffusion
     machine = use_compute(params.compute.device, params.compute.threads_for("render_videos"))
@@ -135,7 +135,7 @@ def run(params: Params, dataset: str, raw: Path, windows: Path, diffusion: Path,
                                 f"{info['fps']} fps, {windows} has {n_frames} at {fps}; rerun the DAG")
     audio_enc, text_enc = make_encoders(params.extract_features, sample_rate_hz=SAMPLE_RATE, fps=fps,
                                         seed=params.seed)
-    sampler = sampler_config(dp)
+    sampler, join = sampler_config(dp), join_config(dp)
     aqgt_faithful = source.words_unit == "frames" and params.build_windows.aqgt_word_frames == "faithful"
     chosen = chosen_clips(windows, p.clips)
     raw_clips: dict[str, dict] = {}
@@ -182,7 +182,8 @@ def run(params: Params, dataset: str, raw: Path, windows: Path, diffusion: Path,
                 gen = generate_recording(Recording(raw / split, audio, SAMPLE_RATE, 1), words, parts, audio_enc,
                                          text_enc, mean, skeleton, sampler, fps=fps, n_frames=n_frames,
                                          n_seed=n_seed, seed=noise_seed, span_frames=span, use_ema=dp.use_ema,
-                                         quantize=dp.quantize, styles=styles, first_seed=truth[:n_seed])
+                                         quantize=dp.quantize, styles=styles, first_seed=truth[:n_seed],
+                                         join=join)
             except GenerateError as e:
                 raise RenderVideosError(f"{name}: {e}") from None
             g1 = time.perf_counter()
@@ -192,6 +193,7 @@ def run(params: Params, dataset: str, raw: Path, windows: Path, diffusion: Path,
                          "start_time_s": t0, "duration_s": round(seconds, 3), "frames": n, "windows": gen.n_windows,
                          "words": len(words), "style_reference_window": ref, "noise_seed": noise_seed,
                          "first_seed": "ground truth", "sampler": {"name": sampler.name, "steps": sampler.steps},
+                         "join": {"method": join.method, "frames": join.frames},
                          "use_ema": dp.use_ema, "quantize": dp.quantize,
                          "models": {pt: template.replace("{part}", pt) for pt in PARTS}, "notes": gen.notes}
             folder = videos_dir / name

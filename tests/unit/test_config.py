@@ -33,6 +33,8 @@ def test_repository_params_load():
     ({"render_videos.size_px": 101}, "render_videos.size_px: an even number >= 64, got 101"),
     ({"render_videos.max_seconds": -1.0}, "render_videos.max_seconds: must be >= 0"),
     ({"render_videos.poster_frames": 0}, "render_videos.poster_frames: must be >= 1"),
+    ({"diffusion.join.method": "blend"}, "diffusion.join.method: expected one of 'paste', 'crossfade', 'inertialize'"),
+    ({"diffusion.join.frames": 0}, "diffusion.join.frames: at least 1, got 0"),
 ])
 def test_bad_params_name_the_key(tmp_path, change, message):
     path = write_params(tmp_path / "params.yaml", change)

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import torch
 
+from gesturegen.generation import Join, join_seed
 from gesturegen.models.denoisers import MODALITIES, Conditions, DenoiserConfig, FaithfulUNet, build_denoiser
 from gesturegen.models.diffusion import SamplerConfig, SamplerError, Schedule, check_sampler, make_betas, nfe, sample
 
@@ -324,4 +325,48 @@ def test_long_form_chains_the_seed_frames_and_tells_silence():
     assert seeds_seen[0][1][0].tolist() == [False, True, True, True]      # no speech condition
     with pytest.raises(VQVAEMismatchError, match=r"\(34, 159\).*\(34, 126\)"):
         style_latents(parts[0], np.zeros((34, 159)))                      # an AQGT window for a TED model
+    # the join: inertialize and paste keep every window's seed frames (the given first ones, then the motion
+    # generated before); crossfade (long-form's join before) blends the window into them
+    for method, keeps in (("inertialize", True), ("paste", True), ("crossfade", False)):
+        j = generate_long(parts, *feats, SamplerConfig("ddim", steps=2), seed=0, first_seed=first,
+                          styles=[style, None], join=Join(method))
+        assert np.array_equal(j.motion[:4], first) == keeps, method
+
+
+def _seam_case(n: int = 5, t: int = 34, d: int = 3, n_seed: int = 4):
+    """Seeds on straight lines, and windows that continue them exactly but shifted by a constant offset."""
+    rng = np.random.default_rng(1)
+    start, step, offset = rng.normal(size=(n, 1, d)), rng.normal(size=(n, 1, d)), rng.normal(size=(n, 1, d))
+    line = start + step * np.arange(t)[None, :, None]
+    return line[:, :n_seed].astype(np.float32), (line + offset).astype(np.float32), line, step, offset
+
+
+def test_join_seed_methods():
+    seed, window, line, step, offset = _seam_case()
+    pasted = join_seed(seed, window, Join("paste"))
+    assert np.array_equal(pasted[:, :4], seed) and np.array_equal(pasted[:, 4:], window[:, 4:])
+    faded = join_seed(seed, window, Join("crossfade"))
+    ramp = (np.arange(1, 5) / 5)[None, :, None]
+    np.testing.assert_allclose(faded[:, :4], (1 - ramp) * seed + ramp * window[:, :4], rtol=1e-6, atol=1e-6)
+    assert np.array_equal(faded[:, 4:], window[:, 4:])
+    inert = join_seed(seed, window, Join("inertialize", frames=6))
+    assert np.array_equal(inert[:, :4], seed)
+    assert np.array_equal(inert[:, 10:], window[:, 10:])                      # the offset is gone after 6 frames
+    # the seam: paste jumps by the whole offset, inertialize continues the seed's velocity (the windows here have
+    # the seed's velocity, so only the offset decays: by 1 - h00(1/6) = 7.4 % in the first frame)
+    jump = lambda x: np.abs(x[:, 4] - x[:, 3] - step[:, 0]).max()
+    assert jump(pasted) == pytest.approx(np.abs(offset).max(), rel=1e-5)
+    assert jump(inert) < 0.08 * np.abs(offset).max()
+    rest = np.abs(inert[:, 3:10] - window[:, 3:10])          # from the seed's line into the window: the offset left
+    assert np.all(np.diff(rest, axis=1) <= 1e-6) and np.all(rest <= np.abs(offset) + 1e-6)
+    # a window that already continues its seed is left as it is
+    np.testing.assert_allclose(join_seed(seed, line.astype(np.float32), Join()), line, rtol=1e-6, atol=1e-5)
+    # one window (T, D) as well as a batch; shapes that do not fit are refused
+    assert np.array_equal(join_seed(seed[0], window[0]), inert[0])
+    with pytest.raises(ValueError, match="do not fit"):
+        join_seed(seed[:, :, :2], window)
+    with pytest.raises(ValueError, match="one of paste, crossfade, inertialize"):
+        Join("blend")
+    with pytest.raises(ValueError, match="at least 1"):
+        Join("inertialize", frames=0)
 
