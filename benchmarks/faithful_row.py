@@ -296,6 +296,7 @@ def score(samples: Path, out: Path, params_path: Path, dataset: str) -> None:
     from gesturegen.data.skeleton import get_skeleton
     from gesturegen.data.windowstore import open_split
     from gesturegen.evaluators import open_extractor, open_scorers
+    from gesturegen.generation import Join, join_seed
     from gesturegen.io import read_json, write_json
     from gesturegen.models.latent_diffusion import decode
     from gesturegen.models.vqvae import load_vqvae, part_dims
@@ -317,6 +318,7 @@ def score(samples: Path, out: Path, params_path: Path, dataset: str) -> None:
                            paths["oracles"], pool=protocol.rprec_pool, trials=protocol.rprec_trials)
     consts = evaluation.beat_constants(np.asarray(train.dir_vec), mean_dir_vec, skeleton, dataset)
     dims = {p: part_dims(skeleton, p) for p in PARTS}
+    join, n_seed = Join(params.diffusion.join.method, params.diffusion.join.frames), settings.n_seed
     # the run seeds sampled for both parts and splits (a cut lease may have sampled fewer than evaluate's)
     run_seeds = [rs for rs in params.evaluate.seeds if all(f"{sp}_{rs}" in z[p] for p in PARTS for sp in SPLITS)]
     if not run_seeds:
@@ -337,14 +339,14 @@ def score(samples: Path, out: Path, params_path: Path, dataset: str) -> None:
                 raise RuntimeError(f"{samples}/z_{p}_{sp.name}.npz: {zz.shape[0]} {sp.name} windows, the DAG's "
                                    f"windows have {len(gen)}; export and train again from these results")
             gen[..., dims[p]] = decode(vq[p], zz, quantize=FAITHFUL["quantize"]).numpy()
-        return gen
+        return join_seed(np.asarray(sp.dir_vec[:, :n_seed], np.float32), gen, join)   # as evaluate joins its rows
 
     splits = []
     for split in SPLITS:
         w = open_split(paths["windows"] / split)
         splits.append(evaluation.EvalSplit(split, w.dir_vec, w.audio, w.windows()["vid"].astype(str).to_numpy(),
                                            load_window_annotations(paths["windows"] / split)))
-    # as evaluate scores its rows: the real seed frames, one split in memory at a time, every run seed
+    # as evaluate scores its rows: joined to the real seed frames, one split in memory at a time, every run seed
     runs = evaluation.run_generator(splits, generate, "faithful", train.windows()["vid"].astype(str).to_numpy(),
                                     extract, skeleton, mean_dir_vec, consts, settings, seed, run_seeds, scorers,
                                     progress=lambda jobs: tqdm(jobs, desc="faithful_row score", unit="run"),

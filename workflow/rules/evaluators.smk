@@ -56,6 +56,7 @@ rule train_sync_evaluator:
     log:
         "logs/train_sync_evaluator/{dataset}.log",
     threads: PARAMS.compute.threads_for("train_sync_evaluator")
+    priority: 10                     # on the longest chain before evaluate_baselines (see extract_features)
     conda:
         ENV
     shell:

@@ -34,6 +34,9 @@ rule extract_features:
     log:
         "logs/extract_features/{dataset}.log",
     threads: PARAMS.compute.threads_for("extract_features")
+    # first among the jobs ready after build_windows: extract_features -> train_sync_evaluator is the longest chain
+    # before evaluate_baselines (demo, 1 thread: 50 + 24 s, against train_fgd_encoder's 42 s and train_oracles' 27 s)
+    priority: 10
     conda:
         ENV
     shell:
