@@ -118,8 +118,8 @@ class Join:
     """How a generated window continues its seed frames (`join_seed`).
 
     paste: the seed frames, then the window's own frames from n_seed on, as generated: a jump at the seam wherever
-    the window's reconstruction of the seed differs from it (what `evaluate` did before; on the demo body it added
-    0.19 stroke hits per val window at the frame after the seam). crossfade: the window's first n_seed frames
+    the window's reconstruction of the seed differs from it (what `evaluate` did before; on the demo body: 0.253
+    stroke hits per val window at the frame after the seam, the ground truth 0.054). crossfade: the window's first n_seed frames
     cross-faded into the seed frames (weights 1/(n+1) ... n/(n+1)), its later frames as generated (long-form
     generation before; the seam frames are then no longer the seed). inertialize: the seed frames kept, and the
     offset between the seed and the window at the last seed frame, in position and velocity, added to the window's
@@ -177,9 +177,9 @@ def generate_long(parts: Sequence[PartModel], audio_frames: np.ndarray, text_fra
     T − n_seed frames): the first window's seed frames are `first_seed` (n_seed, D) (None: the dataset's mean pose,
     0 after mean subtraction), every later window's are the last n_seed frames generated so far (the original never
     updated its seed); each window is joined to those frames by `join` (join_seed; the default inertializes the
-    seam). `styles`: per
-    part the latents (L, C) of a reference window (style_latents) or None (no style). `audio`: the waveform, only
-    to tell silence (RMS below `silence_rms`, or empty): then the speech condition is nulled and `silent` is set."""
+    seam). `styles`: per part the latents (L, C) of a reference window (style_latents) or None (no style). `audio`:
+    the waveform, only to tell silence (RMS below `silence_rms`, or empty): then the speech condition is nulled
+    and `silent` is set."""
     d0 = parts[0].diffusion.config.denoiser
     n, t = audio_frames.shape[0], d0.n_frames
     in_dim = parts[0].vqvae.config.in_dim
