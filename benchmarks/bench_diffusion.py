@@ -38,6 +38,7 @@ def _setup(dataset: str, faithful: bool):
     from gesturegen.models.latent_diffusion import LatentDiffusion, LatentDiffusionConfig
     from gesturegen.models.stroke_plan import StrokePlanConfig
     from gesturegen.models.vqvae import VQVAE, VQVAEConfig
+    from gesturegen.systems.diffusion_system import guidance_weights
 
     root = Path(__file__).resolve().parents[1]
     params = yaml.safe_load((root / "params.yaml").read_text())
@@ -65,8 +66,8 @@ def _setup(dataset: str, faithful: bool):
     sampler = (SamplerConfig("ddpm_lerp", steps=99) if faithful else
                SamplerConfig(s["name"], steps=s["steps"], guidance=dict(s["guidance"]),
                              guidance_all=s["guidance_all"]))
-    # training-time guidance (DiffusionSystem): w − 1 = 1 − 1/s per guided modality, one forward pass more each
-    guided = {} if faithful else {m: 1.0 - 1.0 / w for m, w in (dp.get("train_guidance") or {}).items() if w != 1.0}
+    # training-time guidance (DiffusionSystem): one forward pass more per guided modality
+    guided = {} if faithful else guidance_weights(dp.get("train_guidance"))
     return models, sampler, guided
 
 
@@ -74,8 +75,9 @@ def run_one(dataset: str, faithful: bool, seconds: float, train_steps: int, thre
             device: str = "cpu") -> dict:
     import torch
 
-    from gesturegen.models.denoisers import MODALITIES, Conditions
+    from gesturegen.models.denoisers import Conditions
     from gesturegen.models.latent_diffusion import decode, null_keep
+    from gesturegen.systems.diffusion_system import guided_target
 
     torch.set_num_threads(threads)
     models, sampler, guided = _setup(dataset, faithful)
@@ -130,11 +132,7 @@ def run_one(dataset: str, faithful: bool, seconds: float, train_steps: int, thre
         x_t = ld.schedule.q_sample(x0, t, noise)
         pred = ld.net(x_t, t, c, keep)
         target = ld.schedule.target(x0, noise, t)
-        for m, w1 in guided.items():
-            without = keep.clone()
-            without[:, MODALITIES.index(m)] = False
-            with torch.no_grad():
-                target = target + w1 * (pred.detach() - ld.net(x_t, t, c, without))
+        target = guided_target(ld.net, x_t, t, c, keep, pred, target, guided)
         loss = torch.nn.functional.mse_loss(pred, target)
         opt.zero_grad()
         loss.backward()

@@ -296,11 +296,12 @@ def score(samples: Path, out: Path, params_path: Path, dataset: str) -> None:
     from gesturegen.data.skeleton import get_skeleton
     from gesturegen.data.windowstore import open_split
     from gesturegen.evaluators import open_extractor, open_scorers
-    from gesturegen.generation import Join, join_seed
+    from gesturegen.generation import join_seed
     from gesturegen.io import read_json, write_json
     from gesturegen.models.latent_diffusion import decode
     from gesturegen.models.vqvae import load_vqvae, part_dims
     from gesturegen.summary import summary_rows
+    from stages.diffusion import join_config
 
     params = load_params(params_path)
     protocol, seed = params.evaluate_baselines, params.seed
@@ -318,7 +319,7 @@ def score(samples: Path, out: Path, params_path: Path, dataset: str) -> None:
                            paths["oracles"], pool=protocol.rprec_pool, trials=protocol.rprec_trials)
     consts = evaluation.beat_constants(np.asarray(train.dir_vec), mean_dir_vec, skeleton, dataset)
     dims = {p: part_dims(skeleton, p) for p in PARTS}
-    join, n_seed = Join(params.diffusion.join.method, params.diffusion.join.frames), settings.n_seed
+    join, n_seed = join_config(params.diffusion), settings.n_seed
     # the run seeds sampled for both parts and splits (a cut lease may have sampled fewer than evaluate's)
     run_seeds = [rs for rs in params.evaluate.seeds if all(f"{sp}_{rs}" in z[p] for p in PARTS for sp in SPLITS)]
     if not run_seeds:

@@ -16,6 +16,7 @@ seed frames, where a seam shows.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,8 +43,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--diffusion", type=Path, help="a body diffusion model/ folder (default: the DAG's)")
     ap.add_argument("--params", type=Path, default=ROOT / "params.yaml", help="for the sampler and the seed")
     ap.add_argument("--seed", type=int, default=0, help="noise seed of the generated row")
-    ap.add_argument("--join", choices=("paste", "crossfade", "inertialize"),
-                    help="how the generated row continues the real seed frames (default: diffusion.join)")
+    ap.add_argument("--join", help="how the generated row continues the real seed frames: paste, crossfade or "
+                                   "inertialize (default: diffusion.join)")
     args = ap.parse_args(argv)
 
     import torch
@@ -53,13 +54,13 @@ def main(argv: list[str] | None = None) -> None:
     from gesturegen.data.annotations import load_window_annotations
     from gesturegen.data.skeleton import get_skeleton
     from gesturegen.features import open_windows_and_features
-    from gesturegen.generation import Join, generate_part, join_seed
+    from gesturegen.generation import generate_part, join_seed
     from gesturegen.io import read_json
     from gesturegen.metrics.motion import joints_from_vectors
     from gesturegen.metrics.oracle import beat_f1, stroke_hits
     from gesturegen.models.latent_diffusion import decode, load_diffusion
     from gesturegen.models.vqvae import load_vqvae, part_dims
-    from stages.diffusion import open_part_codes, sampler_config, split_references, window_inputs
+    from stages.diffusion import join_config, open_part_codes, sampler_config, split_references, window_inputs
 
     p = load_params(args.params)
     use_compute(p.compute.device, p.compute.threads)
@@ -86,7 +87,9 @@ def main(argv: list[str] | None = None) -> None:
               "gen": generate_part(dm, vq, inputs, latents, sampler, args.seed,
                                    use_ema=p.diffusion.use_ema, quantize=p.diffusion.quantize)}
     rows_motion = {"gt": real}
-    join = Join(args.join or p.diffusion.join.method, p.diffusion.join.frames)
+    join = join_config(p.diffusion)
+    if args.join:
+        join = replace(join, method=args.join)
     for name, body in bodies.items():
         m = real.copy()
         m[..., dims] = body

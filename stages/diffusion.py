@@ -49,10 +49,10 @@ def sampler_config(p: DiffusionParams, steps: int | None = None, name: str | Non
 
 
 def join_config(p: DiffusionParams):
-    """diffusion.join as gesturegen.generation.Join."""
+    """diffusion.join as gesturegen.generation.Join (the same fields)."""
     from gesturegen.generation import Join
 
-    return Join(p.join.method, p.join.frames)
+    return Join(**to_dict(p.join))
 
 
 def open_part_codes(codes_dir: Path, w, dataset: str, split: str, vqvae_dir: Path | None,

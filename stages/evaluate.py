@@ -134,8 +134,10 @@ class _Evaluator:
         from gesturegen.data.windowstore import open_split
         from gesturegen.evaluators import open_scorers
         from gesturegen.models.vqvae import part_dims
+        from stages.diffusion import join_config
 
         self.a = a
+        self.join = join_config(a.dp)             # how generated windows continue their real seed frames
         self.models = _load_models(a)
         train = open_split(a.windows / "train")
         self.n_seed, self.fps = int(train.meta["n_seed_frames"]), float(train.meta["fps"])
@@ -178,7 +180,6 @@ class _Evaluator:
         """One run (split, row, sampler, dropped conditions, run seed): its rows and its real-time factor."""
         from gesturegen import evaluation
         from gesturegen.generation import generate_part, join_seed
-        from stages.diffusion import join_config
 
         split, name, cfg, drop, rs = job
         a = self.a
@@ -193,7 +194,7 @@ class _Evaluator:
                                                       use_ema=a.dp.use_ema, quantize=a.dp.quantize,
                                                       batch_size=a.p.batch_size)
         seconds = time.perf_counter() - t0
-        gen = join_seed(ctx.real[:, :self.n_seed], gen, join_config(a.dp))    # as long-form generation joins windows
+        gen = join_seed(ctx.real[:, :self.n_seed], gen, self.join)    # as long-form generation joins windows
         rows = evaluation.score_motion(ctx, gen, name, rs, self.extract, self.skeleton, self.mean_dir_vec,
                                        self.consts, self.settings, a.seed, self.scorers)
         return rows, seconds / new_seconds
@@ -324,7 +325,8 @@ def run(p: EvaluateParams, dp: DiffusionParams, protocol: EvaluateBaselinesParam
             "dataset": dataset, "protocol": "v2", "seeds": list(p.seeds), "n_partitions": protocol.n_partitions,
             "rows": {name: {"sampler": to_dict(cfg), "dropped": list(drop), "splits": splits, "nfe": nfe_of[name]}
                      for name, cfg, drop, splits in configs},
-            "join": to_dict(dp.join), "rtf_batched_median": rtf, "checks": checks, "table": _sweep_table(summary, configs, p),
+            "join": to_dict(dp.join), "rtf_batched_median": rtf, "checks": checks,
+            "table": _sweep_table(summary, configs, p),
             "models": {part: {"diffusion": str(_part_path(diffusion, part)), "vqvae": str(models[part][2]),
                               "parameters": models[part][1].parameter_count()} for part in PARTS},
             "extractor": {"source": info.get("source"), "arch": info.get("arch")}, "compute": machine,

@@ -193,7 +193,7 @@ def run(params: Params, dataset: str, raw: Path, windows: Path, diffusion: Path,
                          "start_time_s": t0, "duration_s": round(seconds, 3), "frames": n, "windows": gen.n_windows,
                          "words": len(words), "style_reference_window": ref, "noise_seed": noise_seed,
                          "first_seed": "ground truth", "sampler": {"name": sampler.name, "steps": sampler.steps},
-                         "join": {"method": join.method, "frames": join.frames},
+                         "join": to_dict(dp.join),
                          "use_ema": dp.use_ema, "quantize": dp.quantize,
                          "models": {pt: template.replace("{part}", pt) for pt in PARTS}, "notes": gen.notes}
             folder = videos_dir / name

@@ -50,6 +50,30 @@ class NonFiniteDiffusionLossError(FloatingPointError):
     pass
 
 
+def guidance_weights(train_guidance: dict[str, float] | None) -> dict[str, float]:
+    """Per guided modality the weight w = 2 − 1/s of its training-time guidance scale s (module doc; s = 1: none)."""
+    guided = {m: 2.0 - 1.0 / s for m, s in (train_guidance or {}).items() if s != 1.0}
+    bad = sorted(set(guided) - set(MODALITIES))
+    if bad or any(s < 1.0 for s in (train_guidance or {}).values()):
+        raise ValueError(f"train_guidance: scales >= 1 of {MODALITIES}, got {train_guidance}")
+    return guided
+
+
+def guided_target(net, x_t: torch.Tensor, t: torch.Tensor, cond, keep: torch.Tensor, pred: torch.Tensor,
+                  target: torch.Tensor, guided: dict[str, float], mask_seed: int | None = None) -> torch.Tensor:
+    """The training target with each guided modality's term (w − 1)·sg(pred − net(x_t, t, cond without it)) added
+    (`guided`: guidance_weights). `mask_seed`: the seed the pass that gave `pred` drew its dropout masks from, so that
+    each guidance pass draws the same ones."""
+    for name, w in guided.items():
+        without = keep.clone()
+        without[:, MODALITIES.index(name)] = False
+        with torch.no_grad():
+            if mask_seed is not None:
+                torch.manual_seed(mask_seed)
+            target = target + (w - 1.0) * (pred.detach() - net(x_t, t, cond, without))
+    return target
+
+
 class DiffusionSystem(KeepsBest, pl.LightningModule):
     def __init__(self, model: LatentDiffusion, style_table: torch.Tensor, refs: torch.Tensor,
                  drop: dict[str, float], drop_all: float = 0.1, dropout_mode: str = "per_sample",
@@ -75,10 +99,7 @@ class DiffusionSystem(KeepsBest, pl.LightningModule):
         if (model.config.stroke_plan is not None) != bool(self.plans.numel()):
             raise ValueError("DiffusionSystem: pass the ground truth's stroke plans exactly when the model has a "
                              "stroke plan")
-        self.guided = {m: 2.0 - 1.0 / s for m, s in (train_guidance or {}).items() if s != 1.0}
-        bad = sorted(set(self.guided) - set(MODALITIES))
-        if bad or any(s < 1.0 for s in (train_guidance or {}).values()):
-            raise ValueError(f"train_guidance: scales >= 1 of {MODALITIES}, got {train_guidance}")
+        self.guided = guidance_weights(train_guidance)
         self.drop, self.drop_all, self.dropout_mode = dict(drop), drop_all, dropout_mode
         self.loss_name, self.t_min = loss, t_min
         self.lr, self.betas, self.weight_decay = lr, tuple(betas), weight_decay
@@ -133,12 +154,7 @@ class DiffusionSystem(KeepsBest, pl.LightningModule):
         torch.manual_seed(mask_seed)
         pred = m.net(x_t, t, cond, keep)
         if not val:
-            for name, w in self.guided.items():
-                without = keep.clone()
-                without[:, MODALITIES.index(name)] = False
-                with torch.no_grad():
-                    torch.manual_seed(mask_seed)
-                    target = target + (w - 1.0) * (pred.detach() - m.net(x_t, t, cond, without))
+            target = guided_target(m.net, x_t, t, cond, keep, pred, target, self.guided, mask_seed)
         return F.mse_loss(pred, target) if self.loss_name == "l2" else F.smooth_l1_loss(pred, target)
 
     def _generator(self, salt: int) -> torch.Generator:
