@@ -20,6 +20,8 @@ from pathlib import Path
 import torch
 from _table import print_table  # benchmarks/, on sys.path when run as a script
 
+from gesturegen.compute import use_compute
+
 REFERENCE_GFLOPS = 240.0            # perf-floors.md: a large float32 matmul, 2 threads
 
 
@@ -33,11 +35,12 @@ def cpu_name() -> str:
 
 
 def matmul_gflops(m: int, k: int, n: int, threads: int, repeats: int) -> float:
-    """Best of `repeats` timings of (m, k) @ (k, n) in float32, after two warm-up products."""
-    torch.set_num_threads(threads)
+    """Best of `repeats` timings of (m, k) @ (k, n) in float32 with torch and BLAS pinned to `threads`, after two
+    warm-up products."""
+    use_compute("cpu", threads)
     g = torch.Generator().manual_seed(0)
     a, b = torch.randn(m, k, generator=g), torch.randn(k, n, generator=g)
-    # small products are repeated inside one timing so that each timing lasts about 0.1 s or more
+    # small products are repeated inside one timing: about 2e10 FLOP per timing (0.2 s at 100 GFLOP/s)
     inner = max(1, int(2e10 // (2 * m * k * n)))
     for _ in range(2):
         torch.matmul(a, b)
@@ -54,7 +57,9 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args(argv)
-    print(f"CPU: {cpu_name()}; torch {torch.__version__}, SIMD dispatch {torch.backends.cpu.get_cpu_capability()}")
+    blas = ", ".join(use_compute("cpu", 1)["blas"]) or "none found"
+    print(f"CPU: {cpu_name()}; torch {torch.__version__}, SIMD dispatch {torch.backends.cpu.get_cpu_capability()}; "
+          f"BLAS: {blas}")
     rows = []
     for label, shape in (("large matmul 4096 x 4096 x 4096", (4096, 4096, 4096)),
                          ("our feed-forward: 8192 x 96 -> 384", (8192, 96, 384))):
