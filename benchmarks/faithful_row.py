@@ -220,7 +220,15 @@ def train(bundle: Path, out: Path, part: str, device: str, epochs: int, threads:
         write_json(trained, training)
     model = model.to(device).eval()
     sampler = SamplerConfig(FAITHFUL["sampler"], steps=FAITHFUL["sampler_steps"])
+    # what an earlier call sampled into this --out stays (a later call adds run seeds; score reads one file per part
+    # and split), unless this call trained new weights
     z_out, gen_s = {}, {}
+    if sample_only:
+        for split in SPLITS:
+            if (out / f"z_{part}_{split}.npz").is_file():
+                z_out.update(np.load(out / f"z_{part}_{split}.npz"))
+        if (out / f"report_{part}.json").is_file():
+            gen_s.update(read_json(out / f"report_{part}.json").get("generate_seconds", {}))
     report = {
         "part": part, **training, "device_check": None,
         "faithful": {k: list(v) if isinstance(v, tuple) else v for k, v in FAITHFUL.items()},
@@ -378,6 +386,16 @@ def score(samples: Path, out: Path, params_path: Path, dataset: str) -> None:
                                                      "train_samples_per_s", "generate_seconds", "nfe", "parameters",
                                                      "gpu")} for p in PARTS},
         "final_train_loss": {p: reports[p]["history"][-1]["train_loss"] for p in PARTS}, "table": table})
+    # the comparison of the rows, as evaluate's rows.png (the faithful row's CIs are over its own run seeds)
+    from gesturegen import plots
+
+    shown_rows = ["ground_truth", "model", "faithful", "random_window", "mean_pose"]
+    fig = plots.controls_figure([r for r in rows if r["control"] in shown_rows], dataset, shown_rows,
+                                len(run_seeds) * protocol.n_partitions)
+    fig.suptitle(f"{dataset}: the faithful configuration (UNet, 99-step lerp sampler) beside our model, protocol v2; "
+                 f"bars = mean, whiskers = 95 % CI over run seeds (faithful {len(run_seeds)}, the others "
+                 f"{len(params.evaluate.seeds)})", fontsize=10)
+    plots.save(fig, out / "rows.png")
     for split in SPLITS:
         print(f"\n{split}:")
         print(f"{'row':<14}" + "".join(f"{label:>20}" for _, label in shown))

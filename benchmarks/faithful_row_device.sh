@@ -8,13 +8,15 @@
 #   the machine is still warm (it keeps /tmp, where the first leaves the weights):
 #   PHASE=1 bash benchmarks/faithful_row_device.sh     # smoke, train both parts, sample run seed 0   (~8 min)
 #   PHASE=2 bash benchmarks/faithful_row_device.sh     # sample run seeds 1 and 2, then the benchmark  (~6 min)
-#   and afterwards, here, with both calls' faithful/ files in one folder:
-#   python benchmarks/faithful_row.py score --samples <that folder> --out docs/faithful_row
+#   and afterwards, here, with the last call's faithful/ folder (it holds every run seed sampled, as both calls
+#   sample into /tmp/faithful_z on the warm machine):
+#   python benchmarks/faithful_row.py score --samples <that folder> --out docs/faithful_row/<run>
 # Measured on an H200 (2026-12-04, both parts side by side): 10.5 s per epoch per part (430 samples/s each), 64 s
 # to sample one split (1749 windows, 198 network evaluations each) per part and run seed, ~20 s of start-up.
-# EPOCHS (30: the demo default's epochs) and BUDGET (seconds of training, 320) size the run to the lease.
+# EPOCHS (22: the demo default's epochs, as the CPU row of 2026-12-05) and BUDGET (seconds of training, 320) size
+# the run to the lease.
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 CUBLAS_WORKSPACE_CONFIG=:4096:8 TQDM_MININTERVAL=30
-OUT=${OUT:-/tmp/faithful_out}; CKPT=/tmp/faithful_ckpt
+OUT=${OUT:-/tmp/faithful_out}; CKPT=/tmp/faithful_ckpt; ZDIR=/tmp/faithful_z
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
     && export PYTHONPATH=/tmp/site || exit 3
 T0=$(date +%s)
@@ -28,14 +30,15 @@ pytorch_lightning.__version__, diffusers.__version__, numpy.__version__, torch.c
     rc=$?; echo "smoke rc $rc after $(( $(date +%s) - T0 )) s"
     if [ $rc != 0 ]; then grep -v "it/s" "$OUT/smoke.log" | tail -40; exit 5; fi
     rm -f "$OUT/smoke.log"
-    timeout 500 python3 benchmarks/faithful_row.py train --bundle .faithful/bundle --out "$OUT/faithful" \
-        --checkpoints $CKPT --device cuda --epochs "${EPOCHS:-30}" --budget-s "${BUDGET:-320}" --threads 6 \
+    timeout 500 python3 benchmarks/faithful_row.py train --bundle .faithful/bundle --out $ZDIR \
+        --checkpoints $CKPT --device cuda --epochs "${EPOCHS:-22}" --budget-s "${BUDGET:-320}" --threads 6 \
         --run-seeds 0 > "$OUT/train.log" 2>&1
 else
-    timeout 330 python3 benchmarks/faithful_row.py train --bundle .faithful/bundle --out "$OUT/faithful" \
+    timeout 330 python3 benchmarks/faithful_row.py train --bundle .faithful/bundle --out $ZDIR \
         --checkpoints $CKPT --sample-only --device cuda --threads 6 --run-seeds 1 2 > "$OUT/train.log" 2>&1
 fi
 echo "train rc $? after $(( $(date +%s) - T0 )) s"; grep -E "faithful_row|Error" "$OUT/train.log" | tail -12
+cp $ZDIR/* "$OUT/faithful/"     # every run seed sampled so far (a sample-only call adds to the folder's files)
 if [ "${PHASE:-1}" != 1 ]; then
     timeout 120 python3 benchmarks/bench_diffusion.py --device cuda --threads 4 > "$OUT/bench.log" 2>&1
     echo "bench rc $? after $(( $(date +%s) - T0 )) s"; tail -12 "$OUT/bench.log"

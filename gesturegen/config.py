@@ -462,8 +462,13 @@ class EvaluateParams:
     # once a is gone, e.g. the style once the voice, which also tells the speaker, is nulled)
     ablations: tuple[str, ...] = ("speech", "text", "style", "seed", "speech+style", "text+speech")
     batch_size: int = 1024                 # windows per sampling batch
+    # per worker process: what the runs of a split share (the scaled conditions, the denoiser's context) is kept up
+    # to this many MB instead of being computed again in every run (0: never); the rows are the same either way
+    memo_mb: int = 1024
 
     def __post_init__(self) -> None:
+        if self.memo_mb < 0:
+            raise ParamsError(f"evaluate.memo_mb: 0 or more MB, got {self.memo_mb}")
         if len(self.seeds) < 2:
             raise ParamsError("evaluate.seeds: at least 2 run seeds (the confidence intervals are over seeds)")
         named = [c for a in self.ablations for c in a.split("+")]

@@ -20,7 +20,7 @@ import torch
 
 from gesturegen.models.denoisers import MODALITIES, Conditions
 from gesturegen.models.diffusion import SamplerConfig
-from gesturegen.models.latent_diffusion import LatentDiffusion, decode, null_keep
+from gesturegen.models.latent_diffusion import LatentDiffusion, SamplingMemo, decode, null_keep
 
 
 def reference_windows(videos: np.ndarray, start_s: np.ndarray, end_s: np.ndarray, k: int,
@@ -68,8 +68,10 @@ def window_conditions(model: LatentDiffusion, inputs: WindowInputs, ref_latents:
 
 def generate_part(model: LatentDiffusion, vqvae, inputs: WindowInputs, ref_latents: np.ndarray,
                   sampler: SamplerConfig, seed: int, drop: Sequence[str] = (), use_ema: bool = True,
-                  quantize: bool = False, batch_size: int = 1024) -> np.ndarray:
-    """One part's motion (N, T, out_dim) of every window: latents sampled (noise from `seed`), decoded."""
+                  quantize: bool = False, batch_size: int = 1024, memo: SamplingMemo | None = None) -> np.ndarray:
+    """One part's motion (N, T, out_dim) of every window: latents sampled (noise from `seed`), decoded. `memo`: a
+    SamplingMemo shared by calls with this model and these inputs and references (the same motion with it or
+    without; LatentDiffusion.generate)."""
     n = inputs.seed_motion.shape[0]
     g = torch.Generator().manual_seed(int(seed))
     out = []
@@ -80,7 +82,8 @@ def generate_part(model: LatentDiffusion, vqvae, inputs: WindowInputs, ref_laten
         keep[:, MODALITIES.index("style")] &= torch.as_tensor(has_style)
         # the network on its device (a GPU while a stage trains there); the noise from the CPU generator `g`
         dev = next(model.parameters()).device
-        z = model.generate(cond.to(dev), keep.to(dev), sampler, generator=g, use_ema=use_ema)
+        z = model.generate(cond.to(dev), keep.to(dev), sampler, generator=g, use_ema=use_ema, memo=memo,
+                           tag=(i, batch_size))
         vq_dev = next(vqvae.parameters()).device
         out.append(decode(vqvae, z.to(vq_dev), quantize=quantize).cpu().numpy())
     c = vqvae.config

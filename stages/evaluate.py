@@ -9,7 +9,9 @@ same noise for every row of a seed, so that rows differ only in what they change
     nfe_<n>          the default sampler at n network evaluations per window (evaluate.nfe_sweep), sweep splits
     ground_truth, mean_pose, random_window, seed_still   evaluate_baselines' rows, copied (its run seeds)
 Each model row records its real-time factor: generation seconds (sampling + decoding, features given) per second of
-new motion (34 − 4 frames per window at 15 fps: 2.0 s), all windows of the split batched. Each generated window is
+new motion (34 − 4 frames per window at 15 fps: 2.0 s), all windows of the split batched; what a worker's runs of a
+split share (the scaled conditions, the denoiser's context: evaluate.memo_mb) is built once, and each run that uses
+it counts the seconds it took to build as its own. Each generated window is
 joined to its real seed frames as long-form generation joins windows (diffusion.join), so what is scored is what is
 shown.
 
@@ -154,11 +156,13 @@ class _Evaluator:
         self.splits: dict = {}
 
     def split(self, split: str):
-        """(window inputs, latents per part, scoring context, seconds of new motion) of a split, made once."""
+        """(window inputs, latents per part, scoring context, seconds of new motion, SamplingMemo per part) of a
+        split, made once."""
         if split not in self.splits:
             from gesturegen import evaluation
             from gesturegen.data.annotations import load_window_annotations
             from gesturegen.features import open_windows_and_features
+            from gesturegen.models.latent_diffusion import SamplingMemo
             from stages.diffusion import open_part_codes, split_references, window_inputs
 
             a = self.a
@@ -173,7 +177,10 @@ class _Evaluator:
             evaluation.check_disjoint_videos(split, ev.videos, self.train_videos)
             ctx = evaluation.prepare_split(ev, self.extract, self.skeleton, self.mean_dir_vec, self.settings, a.seed,
                                            a.p.seeds)
-            self.splits[split] = (inputs, latents, ctx, len(ev.videos) * (self.n_frames - self.n_seed) / self.fps)
+            # per part, what the split's runs share (models.latent_diffusion.SamplingMemo), within evaluate.memo_mb
+            memos = {part: SamplingMemo(a.p.memo_mb * 2 ** 20 // len(PARTS)) for part in PARTS}
+            self.splits[split] = (inputs, latents, ctx, len(ev.videos) * (self.n_frames - self.n_seed) / self.fps,
+                                  memos)
         return self.splits[split]
 
     def run(self, job: tuple) -> tuple[list[dict], float]:
@@ -183,8 +190,9 @@ class _Evaluator:
 
         split, name, cfg, drop, rs = job
         a = self.a
-        inputs, latents, ctx, new_seconds = self.split(split)
+        inputs, latents, ctx, new_seconds, memos = self.split(split)
         noise_seed = zlib.crc32(f"{a.seed}/{rs}/{split}".encode())
+        reused = sum(m.reused_seconds for m in memos.values())
         t0 = time.perf_counter()
         gen = np.zeros_like(ctx.real)
         for part in PARTS:
@@ -192,8 +200,9 @@ class _Evaluator:
             gen[..., self.dims[part]] = generate_part(dm, vq, inputs, latents[part], cfg,
                                                       noise_seed + PARTS.index(part), drop=drop,
                                                       use_ema=a.dp.use_ema, quantize=a.dp.quantize,
-                                                      batch_size=a.p.batch_size)
-        seconds = time.perf_counter() - t0
+                                                      batch_size=a.p.batch_size, memo=memos[part])
+        # the real-time factor as if alone: the seconds of what this run took from the memo count as its own
+        seconds = time.perf_counter() - t0 + sum(m.reused_seconds for m in memos.values()) - reused
         gen = join_seed(ctx.real[:, :self.n_seed], gen, self.join)    # as long-form generation joins windows
         rows = evaluation.score_motion(ctx, gen, name, rs, self.extract, self.skeleton, self.mean_dir_vec,
                                        self.consts, self.settings, a.seed, self.scorers)

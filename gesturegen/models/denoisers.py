@@ -103,6 +103,12 @@ def sinusoidal(t: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([torch.sin(arg), torch.cos(arg)], dim=-1)
 
 
+def context_key(keep: torch.Tensor) -> tuple:
+    """The key of one condition set's step-independent context in a sampling run's cache (LatentTransformer.forward):
+    the batch size and which modalities each sample keeps."""
+    return keep.shape[0], keep.cpu().numpy().tobytes()
+
+
 # --- ours: a transformer over the latent tokens ---------------------------------------------------------------------
 
 def _interpolation_matrix(n_in: int, n_out: int) -> torch.Tensor:
@@ -255,7 +261,7 @@ class LatentTransformer(nn.Module):
         if cache is None:
             vec, tok, kvs = self.context(cond, keep)
         else:
-            key = (x.shape[0], keep.cpu().numpy().tobytes())
+            key = context_key(keep)
             if key not in cache:
                 cache[key] = self.context(cond, keep)
             vec, tok, kvs = cache[key]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -31,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gesturegen.io import read_model_config
-from gesturegen.models.denoisers import MODALITIES, Conditions, DenoiserConfig, build_denoiser
+from gesturegen.models.denoisers import MODALITIES, Conditions, DenoiserConfig, build_denoiser, context_key
 from gesturegen.models.diffusion import SamplerConfig, Schedule, nfe, sample
 from gesturegen.models.stroke_plan import StrokePlanConfig, StrokePredictor, bumps, peaks, probabilities
 
@@ -208,16 +209,26 @@ class LatentDiffusion(nn.Module):
     @torch.no_grad()
     def generate(self, cond: Conditions, keep: torch.Tensor, sampler: SamplerConfig,
                  generator: torch.Generator | None = None, use_ema: bool = True,
-                 batch_size: int = 1024) -> torch.Tensor:
-        """Latents z (B, L, C) for conditions `cond` (keep: (B, M) which modalities each sample sees)."""
+                 batch_size: int = 1024, memo: SamplingMemo | None = None, tag: object = None) -> torch.Tensor:
+        """Latents z (B, L, C) for conditions `cond` (keep: (B, M) which modalities each sample sees).
+
+        `memo` (SamplingMemo): shared by runs of this model with these same conditions (`tag` tells apart the
+        condition sets one memo holds), it keeps the scaled conditions and the denoiser's context of `keep` from one
+        run to the next; the samples are the same with it or without."""
         c = self.config.denoiser
         self.check_conditions(cond)
-        cond = self.scale_conditions(cond)
+        cond = memo.get_or_build((tag, "scaled"), lambda: self.scale_conditions(cond)) if memo is not None else \
+            self.scale_conditions(cond)
+        net_module = self.ema if use_ema else self.net
         out = []
         for i in range(0, len(cond), batch_size):
             part = cond.slice(i, i + batch_size)
             k = keep[i:i + batch_size]
             cache: dict = {}        # the step-independent context, once per condition set of this run
+            if memo is not None and hasattr(net_module, "context"):
+                key = context_key(k)
+                cache[key] = memo.get_or_build((tag, "context", use_ema, i, batch_size, key),
+                                               lambda: net_module.context(part, k))
             conds = {1: part}       # the conditions repeated for guidance's variants, once per run
 
             def net(x, t, kk, conds=conds, cache=cache):
@@ -243,6 +254,40 @@ class LatentDiffusion(nn.Module):
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.net.parameters())
+
+
+def _nbytes(value) -> int:
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, Conditions):
+        value = value.fields()
+    return sum(_nbytes(v) for v in value) if isinstance(value, (tuple, list)) else 0
+
+
+@dataclass
+class SamplingMemo:
+    """What sampling runs of one model with the same conditions share (evaluate's rows of a split: other samplers,
+    seeds, conditions nulled): the scaled conditions (with the predicted stroke plan) and the denoiser's
+    step-independent context per condition set, kept while they fit in `budget_bytes` (beyond it a run computes
+    them as without a memo). `reused_seconds` adds up what the reused entries took to build, so that a run's time
+    can be reported as it would be alone."""
+    budget_bytes: int
+    entries: dict = dataclasses.field(default_factory=dict)       # key -> (value, build seconds)
+    used_bytes: int = 0
+    reused_seconds: float = 0.0
+
+    def get_or_build(self, key, build):
+        if key in self.entries:
+            value, seconds = self.entries[key]
+            self.reused_seconds += seconds
+            return value
+        t0 = time.perf_counter()
+        value = build()
+        seconds, size = time.perf_counter() - t0, _nbytes(value)
+        if self.used_bytes + size <= self.budget_bytes:
+            self.entries[key] = (value, seconds)
+            self.used_bytes += size
+        return value
 
 
 def decode(vqvae, z: torch.Tensor, quantize: bool = False, batch_size: int = 1024) -> torch.Tensor:

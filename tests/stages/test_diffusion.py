@@ -156,8 +156,11 @@ def evaluated(trained):
     return trained / "ev"
 
 
-def test_evaluate_numbers_do_not_depend_on_the_worker_processes(trained, evaluated, tmp_path):
-    one = write_params(tmp_path / "p1.yaml", {"compute.threads": 1}, base=trained / "params.yaml")
+def test_evaluate_numbers_do_not_depend_on_the_worker_processes_or_the_memo(trained, evaluated, tmp_path):
+    """Two one-thread workers sharing a split's conditions and context between runs (evaluate.memo_mb, the
+    default) against one worker computing them in every run: the same files, byte for byte."""
+    one = write_params(tmp_path / "p1.yaml", {"compute.threads": 1, "evaluate.memo_mb": 0},
+                       base=trained / "params.yaml")
     evaluate.main(_eval_args(trained, tmp_path / "ev1", **{"--params": one}))
     assert read_json(evaluated / "report.json")["compute"]["workers"] == 2
     assert read_json(tmp_path / "ev1/report.json")["compute"]["workers"] == 1

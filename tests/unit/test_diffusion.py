@@ -370,3 +370,51 @@ def test_join_seed_methods():
     with pytest.raises(ValueError, match="at least 1"):
         Join("inertialize", frames=0)
 
+
+
+def test_a_sampling_memo_shares_the_context_between_runs_and_changes_no_sample():
+    """evaluate's runs of a split share the scaled conditions (with the predicted stroke plan) and the denoiser's
+    context through a SamplingMemo: every run's motion is the same with it or without, a later run builds nothing it
+    can reuse and reports the reused build time, and a budget too small for an entry keeps nothing."""
+    from gesturegen.generation import WindowInputs, generate_part
+    from gesturegen.models.latent_diffusion import LatentDiffusion, LatentDiffusionConfig, SamplingMemo
+    from gesturegen.models.stroke_plan import StrokePlanConfig
+    from gesturegen.models.vqvae import VQVAE, VQVAEConfig
+
+    torch.manual_seed(0)
+    dc = DenoiserConfig(n_latent=4, code_dim=16, n_frames=34, audio_frame_dim=5, text_frame_dim=6,
+                        audio_pooled_dim=7, text_pooled_dim=8, seed_dim=4 * 126, style_dim=32, width=32, layers=2,
+                        heads=4, steps=20, plan_channels=1)
+    m = LatentDiffusion(LatentDiffusionConfig(denoiser=dc, steps=20, stroke_plan=StrokePlanConfig(audio_dim=5,
+                                                                                                   hidden=8))).eval()
+    for p in m.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    m.plan_threshold.fill_(0.3)
+    vq = VQVAE(VQVAEConfig(in_dim=126, out_dim=36, width=8, code_dim=16, codebook_size=8)).eval()
+    rng = np.random.default_rng(0)
+    n = 7
+    inputs = WindowInputs(rng.normal(size=(n, 34, 5)).astype(np.float32), rng.normal(size=(n, 34, 6)).astype(np.float32),
+                          rng.normal(size=(n, 7)).astype(np.float32), rng.normal(size=(n, 8)).astype(np.float32),
+                          rng.normal(size=(n, 4, 126)).astype(np.float32), np.array([1, 2, -1, 0, 5, 6, 4]))
+    refs = rng.normal(size=(n, 4, 16)).astype(np.float32)
+    runs = [(SamplerConfig("dpmsolver++", steps=2), (), 0), (SamplerConfig("dpmsolver++", steps=4), (), 1),
+            (SamplerConfig("dpmsolver++", steps=2), ("speech",), 0), (SamplerConfig("ddim", steps=3), (), 2)]
+    context, calls = m.ema.context, []          # the EMA samples: count its context builds (the real method runs)
+    m.ema.context = lambda *a: calls.append(1) or context(*a)
+    memo = SamplingMemo(2 ** 30)
+    for i, (sampler, drop, seed) in enumerate(runs):
+        before = (len(memo.entries), memo.reused_seconds)
+        calls.clear()
+        with_memo = generate_part(m, vq, inputs, refs, sampler, seed, drop=drop, batch_size=4, memo=memo)
+        assert len(calls) == {0: 2, 1: 0, 2: 2, 3: 0}[i]          # the sampler's own calls find the memo's context
+        alone = generate_part(m, vq, inputs, refs, sampler, seed, drop=drop, batch_size=4)
+        np.testing.assert_array_equal(with_memo, alone)
+        built = len(memo.entries) - before[0]
+        # 2 batches: the scaled conditions of each at the first run, the context of each new condition set
+        assert built == {0: 4, 1: 0, 2: 2, 3: 0}[i]
+        assert (memo.reused_seconds > before[1]) == (i > 0)
+    assert memo.used_bytes > 0
+    none = SamplingMemo(0)
+    np.testing.assert_array_equal(generate_part(m, vq, inputs, refs, *runs[0][:1], 0, batch_size=4, memo=none),
+                                  generate_part(m, vq, inputs, refs, *runs[0][:1], 0, batch_size=4))
+    assert none.entries == {} and none.used_bytes == 0

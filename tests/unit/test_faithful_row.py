@@ -66,6 +66,14 @@ def test_train_writes_what_score_reads(tmp_path):
     assert z.files == ["test_1"]
     np.testing.assert_array_equal(z["test_1"], np.load(out / "z_hand_test.npz")["test_1"])
     assert json.loads((later / "report_hand.json").read_text())["history"] == report["history"]
+    # a third call into the same folder adds its run seed to what is there (score reads one file per split)
+    mod.train(tmp_path, later, "hand", "cpu", epochs=2, threads=1, run_seeds=(0,), checkpoints=out, sample_only=True)
+    z = np.load(later / "z_hand_test.npz")
+    assert sorted(z.files) == ["test_0", "test_1"]
+    for k in z.files:
+        np.testing.assert_array_equal(z[k], np.load(out / "z_hand_test.npz")[k])
+    assert set(json.loads((later / "report_hand.json").read_text())["generate_seconds"]) == {
+        "val_0", "val_1", "test_0", "test_1"}
     with pytest.raises(FileNotFoundError, match="without --sample-only"):
         mod.train(tmp_path, later, "body", "cpu", epochs=2, threads=1, checkpoints=out, sample_only=True)
 
