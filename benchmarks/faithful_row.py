@@ -36,6 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("body", "hand")
 SPLITS = ("val", "test")
+ROWS = ("ground_truth", "model", "faithful", "random_window", "mean_pose")     # what score shows
 # ldmc-spec §6: the original's diffusion recipe (epochs are a flag: 500 on TED Expressive)
 FAITHFUL = {"denoiser": "unet", "objective": "eps", "schedule": "linear", "steps": 100, "loss": "l1_smooth",
             "t_min": 1, "train_seed_encoder": False, "condition_dropout": "faithful", "lr": 2e-4,
@@ -371,7 +372,7 @@ def score(samples: Path, out: Path, params_path: Path, dataset: str) -> None:
              ("lexical_acc", "lexical"), ("speaker_acc", "speaker"))
     table = {}
     for split in SPLITS:
-        for control in ("ground_truth", "model", "faithful", "random_window", "mean_pose"):
+        for control in ROWS:
             cells = {}
             for m, label in shown:
                 r = next((r for r in rows if r["split"] == split and r["control"] == control and r["metric"] == m),
@@ -389,8 +390,7 @@ def score(samples: Path, out: Path, params_path: Path, dataset: str) -> None:
     # the comparison of the rows, as evaluate's rows.png (the faithful row's CIs are over its own run seeds)
     from gesturegen import plots
 
-    shown_rows = ["ground_truth", "model", "faithful", "random_window", "mean_pose"]
-    fig = plots.controls_figure([r for r in rows if r["control"] in shown_rows], dataset, shown_rows,
+    fig = plots.controls_figure([r for r in rows if r["control"] in ROWS], dataset, list(ROWS),
                                 len(run_seeds) * protocol.n_partitions)
     fig.suptitle(f"{dataset}: the faithful configuration (UNet, 99-step lerp sampler) beside our model, protocol v2; "
                  f"bars = mean, whiskers = 95 % CI over run seeds (faithful {len(run_seeds)}, the others "
@@ -399,7 +399,7 @@ def score(samples: Path, out: Path, params_path: Path, dataset: str) -> None:
     for split in SPLITS:
         print(f"\n{split}:")
         print(f"{'row':<14}" + "".join(f"{label:>20}" for _, label in shown))
-        for control in ("ground_truth", "model", "faithful", "random_window", "mean_pose"):
+        for control in ROWS:
             cells = table[f"{split}/{control}"]
             fmt = lambda c: "-" if c is None else (f"{c['mean']:.4g} ± {c['ci95']:.2g}" if c["ci95"] is not None
                                                    else f"{c['mean']:.4g}")

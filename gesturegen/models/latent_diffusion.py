@@ -189,7 +189,11 @@ class LatentDiffusion(nn.Module):
     # --- sampling ---
     def denoise(self, x: torch.Tensor, t: torch.Tensor, cond: Conditions, keep: torch.Tensor,
                 use_ema: bool = True, cache: dict | None = None) -> torch.Tensor:
-        return (self.ema if use_ema else self.net)(x, t, cond, keep, cache=cache)
+        return self.sampling_net(use_ema)(x, t, cond, keep, cache=cache)
+
+    def sampling_net(self, use_ema: bool = True) -> nn.Module:
+        """The denoiser that samples: the EMA copy or the raw weights."""
+        return self.ema if use_ema else self.net
 
     def check_conditions(self, cond: Conditions) -> None:
         """Every condition tensor has the shape the model was trained with; else DiffusionMismatchError naming it."""
@@ -219,7 +223,7 @@ class LatentDiffusion(nn.Module):
         self.check_conditions(cond)
         cond = memo.get_or_build((tag, "scaled"), lambda: self.scale_conditions(cond)) if memo is not None else \
             self.scale_conditions(cond)
-        net_module = self.ema if use_ema else self.net
+        net_module = self.sampling_net(use_ema)
         out = []
         for i in range(0, len(cond), batch_size):
             part = cond.slice(i, i + batch_size)
