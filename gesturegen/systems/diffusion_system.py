@@ -161,7 +161,6 @@ class DiffusionSystem(KeepsBest, pl.LightningModule):
         return torch.Generator().manual_seed((self.seed * 1_000_003 + self.global_step * 7 + salt) % (2 ** 63))
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        torch.manual_seed((self.seed * 1_000_003 + self.global_step) % (2 ** 63))   # dropout layers
         loss = self._loss(batch, self._generator(1))
         if not torch.isfinite(loss):
             raise NonFiniteDiffusionLossError(
