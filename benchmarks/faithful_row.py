@@ -363,7 +363,7 @@ def score(samples: Path, out: Path, params_path: Path, dataset: str) -> None:
                                     deterministic=False)
     summary = summary_rows(runs)
     ref = pd.read_csv(paths["evaluate"])
-    ref = ref[ref["control"].isin(["ground_truth", "model", "mean_pose", "random_window"])]
+    ref = ref[ref["control"].isin([r for r in ROWS if r != "faithful"])]     # the DAG's rows beside it
     ref = ref.astype(object).where(ref.notna(), None)     # empty cells as None, as summary_rows gives them (not NaN)
     rows = summary + ref.to_dict(orient="records")
     out.mkdir(parents=True, exist_ok=True)
