@@ -393,9 +393,10 @@ def score(samples: Path, out: Path, params_path: Path, dataset: str) -> None:
 
     fig = plots.controls_figure([r for r in rows if r["control"] in ROWS], dataset, list(ROWS),
                                 len(run_seeds) * protocol.n_partitions)
+    n_seeds = (f"{len(run_seeds)}" if len(run_seeds) == len(params.evaluate.seeds)
+               else f"faithful {len(run_seeds)}, the others {len(params.evaluate.seeds)}")
     fig.suptitle(f"{dataset}: the faithful configuration (UNet, 99-step lerp sampler) beside our model, protocol v2; "
-                 f"bars = mean, whiskers = 95 % CI over run seeds (faithful {len(run_seeds)}, the others "
-                 f"{len(params.evaluate.seeds)})", fontsize=10)
+                 f"bars = mean, whiskers = 95 % CI over run seeds ({n_seeds})", fontsize=10)
     plots.save(fig, out / "rows.png")
     for split in SPLITS:
         print(f"\n{split}:")
