@@ -309,7 +309,7 @@ def score(samples: Path, out: Path, params_path: Path, dataset: str) -> None:
     from gesturegen.io import read_json, write_json
     from gesturegen.models.latent_diffusion import decode
     from gesturegen.models.vqvae import load_vqvae, part_dims
-    from gesturegen.summary import summary_rows
+    from gesturegen.summary import read_summary_rows, summary_rows
     from stages.diffusion import join_config
 
     params = load_params(params_path)
@@ -362,10 +362,7 @@ def score(samples: Path, out: Path, params_path: Path, dataset: str) -> None:
                                     progress=lambda jobs: tqdm(jobs, desc="faithful_row score", unit="run"),
                                     deterministic=False)
     summary = summary_rows(runs)
-    ref = pd.read_csv(paths["evaluate"])
-    ref = ref[ref["control"].isin([r for r in ROWS if r != "faithful"])]     # the DAG's rows beside it
-    ref = ref.astype(object).where(ref.notna(), None)     # empty cells as None, as summary_rows gives them (not NaN)
-    rows = summary + ref.to_dict(orient="records")
+    rows = summary + read_summary_rows(paths["evaluate"], controls=[r for r in ROWS if r != "faithful"])
     out.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(out / "summary.csv", index=False)
     shown = (("fgd_corrected", "FGD"), ("kid_corrected", "KID"), ("diversity_corrected", "diversity"),

@@ -53,7 +53,7 @@ from gesturegen.config import (
     to_dict,
 )
 from gesturegen.io import read_json, replace_on_success, write_json
-from gesturegen.summary import round_sig
+from gesturegen.summary import read_summary_rows, round_sig
 
 PARTS = ("body", "hand")
 TABLE = (("fgd", "fgd_corrected"), ("kid", "kid_corrected"), ("div", "diversity_corrected"), ("bcgap", "bcgap"),
@@ -317,10 +317,7 @@ def run(p: EvaluateParams, dp: DiffusionParams, protocol: EvaluateBaselinesParam
                 timing.setdefault((split, name), []).append(rtf)
     summary = summary_rows(runs)
     if baselines is not None:
-        ref = pd.read_csv(baselines)
-        ref = ref[ref["split"].isin(protocol.splits)]
-        summary += [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
-                    for r in ref.to_dict(orient="records")]
+        summary += read_summary_rows(baselines, splits=protocol.splits)
     rtf = {f"{split}/{name}": round(float(np.median(v)), 5) for (split, name), v in timing.items()}
     table = _table(summary, configs, p, protocol)
     checks = _checks(summary, p, protocol)

@@ -209,6 +209,24 @@ def test_ci_is_over_seed_means_not_over_correlated_runs():
     assert row["ci95"] == pytest.approx(4.302653 * 1.0 / np.sqrt(3), rel=1e-5)   # t(0.975, 2) * sd / sqrt(3)
 
 
+
+def test_summary_rows_read_back_from_csv_keep_empty_cells_none(tmp_path):
+    """A summary.csv read back gives the rows summary_rows wrote: an empty cell is None (NaN would count as present
+    where plots and tables test a cell), and the split / control filters keep only what they name."""
+    import pandas as pd
+
+    from gesturegen.summary import read_summary_rows
+    runs = [{"split": sp, "control": c, "seed": sd, "partition": 0, "n_windows": 10, "n_reference": 10,
+             "feature_dim": 4, "m": 1.0 + sd} for sp in ("val", "test") for c in ("a", "b") for sd in (0, 1)]
+    rows = summary_rows(runs)
+    pd.DataFrame(rows).to_csv(tmp_path / "summary.csv", index=False)
+    back = read_summary_rows(tmp_path / "summary.csv", splits=["val"], controls=["b"])
+    assert back and {(r["split"], r["control"]) for r in back} == {("val", "b")}
+    assert not any(isinstance(v, float) and np.isnan(v) for r in back for v in r.values())
+    empty = {k for r in rows if r["split"] == "val" and r["control"] == "b" for k, v in r.items() if v is None}
+    assert empty and all(r[k] is None for r in back for k in empty)
+    assert [r["mean"] for r in back] == [r["mean"] for r in rows if r["split"] == "val" and r["control"] == "b"]
+
 def test_stroke_hits_find_the_end_of_a_downward_stroke_only():
     from gesturegen.metrics.oracle import stroke_hits
     t = np.arange(34)
