@@ -380,10 +380,16 @@ def bc_terms(beats: Sequence[np.ndarray], onsets: Sequence[np.ndarray], sigma: f
 
 def bc_terms_padded(beats: np.ndarray, onsets: np.ndarray, sigma: float = 0.1) -> BCTerms:
     """bc_terms on NaN-padded (N, B) motion beats and (N, A) audio onsets (pad_times): every clip at once, so
-    re-pairing clips with other audio (the BC gap's derangements) is one indexing and a few array operations."""
+    re-pairing clips with other audio (the BC gap's derangements) is one indexing and a few array operations. Each
+    row of `onsets` holds its times first and NaN after them (pad_times): a NaN before a time is an error."""
     if beats.shape[0] != onsets.shape[0]:
         raise ValueError(f"got {beats.shape[0]} motion-beat rows but {onsets.shape[0]} onset rows")
     has_b, has_a = np.isfinite(beats), np.isfinite(onsets)
+    gaps = np.flatnonzero((has_a[:, 1:] & ~has_a[:, :-1]).any(1))
+    if gaps.size:
+        raise ValueError(f"onsets: row {int(gaps[0])} (and {gaps.size - 1} more) has a NaN before an onset time; "
+                         f"each row must hold its times first and the NaN padding after them (build it with "
+                         f"pad_times, dropping unwanted onsets before padding)")
     nb, na = has_b.sum(1), has_a.sum(1)
     status = np.where(nb == 0, 1, np.where(na == 0, 2, 0)).astype(np.int8)
     b = np.where(has_b, beats, np.inf)
@@ -391,9 +397,10 @@ def bc_terms_padded(beats: np.ndarray, onsets: np.ndarray, sigma: float = 0.1) -
         d2 = np.min((onsets[:, :, None] - b[:, None, :]) ** 2, axis=2)           # (N, A): nearest motion beat
         terms = np.where(has_a & (status == 0)[:, None], np.exp(-d2 / (2 * sigma ** 2)), 0.0)
     sums = np.zeros(beats.shape[0])
-    scored = np.flatnonzero(status == 0)
-    for i in scored:                     # each clip's onsets summed in order, as onset_scores(...).sum()
-        sums[i] = float(terms[i, :na[i]].sum())
+    scored = status == 0
+    for k in np.unique(na[scored]):      # each clip's k onsets summed as onset_scores(...).sum() sums them: one
+        rows = np.flatnonzero(scored & (na == k))      # contiguous row of k per clip, numpy's pairwise sum
+        sums[rows] = terms[rows, :k].sum(axis=1)
     return BCTerms(sums, np.where(status == 0, na, 0).astype(np.int64), status)
 
 

@@ -240,3 +240,32 @@ def test_stroke_hits_find_the_end_of_a_downward_stroke_only():
     hits = stroke_hits(joints, (6, 7), fps=15)
     assert [len(h) for h in hits] == [1, 0, 1]
     assert abs(hits[0][0] * 15 - 14) <= 1 and abs(hits[2][0] * 15 - 14) <= 1
+
+
+def test_bc_gap_scores_every_onset_after_the_seed_frames():
+    """The BC gap's own pairing is BC over the onsets and motion beats after the seed frames, every one of them: a
+    window's onsets before the seed end are dropped, not zeros in place of its last onsets (an earlier bug)."""
+    from gesturegen.data.skeleton import TED_EXPRESSIVE
+    from gesturegen.evaluation import prepare_split, score_motion
+    from gesturegen.metrics.beat import bc_score, bc_terms, motion_beat_lists
+
+    rng = np.random.default_rng(5)
+    _, mean = TED_EXPRESSIVE.published_means()
+    mean = mean.reshape(-1)
+    t = np.arange(34)[None, :, None]
+    x = (0.08 * np.sin(2 * np.pi * t / 6.0 + rng.uniform(0, 6.3, (24, 1, 1)))
+         + 0.01 * rng.standard_normal((24, 34, 126))).astype(np.float32)
+    consts = beat_constants(x, mean, TED_EXPRESSIVE, "demo")
+    s = EvalSettings(batch_size=8, diversity_permutations=5, n_partitions=2, min_half_windows=6,
+                     bcgap_derangements=3)
+    split = EvalSplit("val", x, np.zeros((24, 100), np.float32), np.repeat(["a", "b", "c", "d"], 6), None)
+    feats = lambda m: np.asarray(m[:, ::4, :8], np.float64).reshape(len(m), -1)
+    ctx = prepare_split(split, feats, TED_EXPRESSIVE, mean, s, 7, (0,))
+    # onsets of every window, some inside the seed frames (before 4 / 15 s)
+    ctx.__dict__["onsets"] = [np.sort(np.r_[rng.uniform(0, 0.25, 2), rng.uniform(0.3, 2.2, 8)]) for _ in range(24)]
+    row = score_motion(ctx, x, "real", 0, feats, TED_EXPRESSIVE, mean, consts, s, 7)[1]
+    after = s.n_seed / s.fps - 1e-9
+    beats = motion_beat_lists(x, mean, TED_EXPRESSIVE, "corrected", consts["corrected"], s.bc_thres_corrected, s.fps)
+    own = bc_score(bc_terms([b[b >= after] for b in beats], [o[o >= after] for o in ctx.onsets], s.bc_sigma),
+                   sequential=False).score
+    assert row["bcgap"] + row["bc_shuffled"] == pytest.approx(own, rel=1e-12)

@@ -10,9 +10,11 @@ from gesturegen.metrics.beat import (
     angle_series,
     audio_onsets,
     audio_onsets_many,
+    bc_terms_padded,
     beat_consistency,
     motion_beats,
     onset_scores,
+    pad_times,
 )
 from tests.conftest import ROOT
 
@@ -187,6 +189,24 @@ def test_score_is_weighted_by_onsets():
             terms.extend(onset_scores(o, beats))
     assert r.n_onsets == len(terms) and r.score == pytest.approx(np.mean(terms))
     assert r.n_scored + r.n_skipped_no_onset + r.n_skipped_no_motion_beat == 3
+
+
+def test_padded_terms_equal_the_ragged_ones_and_reject_a_nan_before_an_onset():
+    rng = np.random.default_rng(3)
+    beats = [np.sort(rng.uniform(0, 2.3, rng.integers(0, 6))) for _ in range(40)]
+    onsets = [np.sort(rng.uniform(0, 2.3, rng.integers(0, 200))) for _ in range(40)]
+    padded = bc_terms_padded(pad_times(beats), pad_times(onsets))
+    for i, (b, o) in enumerate(zip(beats, onsets)):
+        if b.size and o.size:
+            assert padded.status[i] == 0 and padded.counts[i] == o.size
+            assert padded.sums[i] == onset_scores(o, b).sum()        # the same sum, bit for bit
+        else:
+            assert padded.status[i] == (1 if not b.size else 2) and padded.sums[i] == 0
+    # dropping early onsets by NaN-ing them in place would sum the wrong terms: an error, not a quiet undercount
+    gapped = pad_times([np.array([0.1, 0.5, 1.5])])
+    gapped[0, 0] = np.nan
+    with pytest.raises(ValueError, match="row 0 .*NaN before an onset time.*pad_times"):
+        bc_terms_padded(pad_times([np.array([0.5, 1.5])]), gapped)
 
 
 def test_faithful_and_corrected_differ():
