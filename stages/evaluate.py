@@ -403,6 +403,25 @@ def _checks(summary: list[dict], p: EvaluateParams, protocol: EvaluateBaselinesP
                     abl[f"no_{m}/{metric}"] = {"against": ref, "full": full["mean"], "nulled": off["mean"],
                                                "separated": bool(separated)}
         out[f"{s}/ablations"] = abl
+        out[f"{s}/few_step"] = _few_step(summary, s)
+    return out
+
+
+def _few_step(summary: list[dict], split: str, max_nfe: int = 10) -> dict:
+    """The sweep's rows at `max_nfe` network evaluations or fewer against its largest NFE (the issue's 100-step
+    sampler): is each row's FGD and KID mean inside that row's 95 % CI?"""
+    nfes = sorted({int(r["control"][4:]) for r in summary if r["split"] == split and r["control"].startswith("nfe_")})
+    if len(nfes) < 2:
+        return {}
+    ref = f"nfe_{nfes[-1]}"
+    out: dict = {"reference": ref}
+    for n in (n for n in nfes[:-1] if n <= max_nfe):
+        for m in ("fgd_corrected", "kid_corrected"):
+            row, top = _cell(summary, split, f"nfe_{n}", m), _cell(summary, split, ref, m)
+            if row and top and row.get("mean") is not None and top.get("mean") is not None:
+                ci = top.get("ci95") or 0.0
+                out[f"nfe_{n}/{m}"] = {"mean": row["mean"], "reference": top["mean"], "reference_ci95": ci,
+                                       "within_ci": bool(abs(row["mean"] - top["mean"]) <= ci)}
     return out
 
 

@@ -220,3 +220,23 @@ def test_a_joined_ablation_is_checked_against_the_row_without_its_last_condition
     assert abl["no_style/speaker_acc"] == {"against": "model", "full": 0.90, "nulled": 0.88, "separated": False}
     assert abl["no_speech+style/speaker_acc"] == {"against": "no_speech", "full": 0.80, "nulled": 0.60,
                                                   "separated": True}
+
+
+def test_the_few_step_rows_are_checked_against_the_largest_nfe():
+    """report.json's checks say whether each sweep row at 10 network evaluations or fewer has its FGD and KID mean
+    inside the 95 % CI of the sweep's largest NFE (the issue's 100-step sampler); rows above 10 are not checked."""
+    from gesturegen.config import EvaluateBaselinesParams, EvaluateParams
+
+    def cell(control, metric, mean, ci):
+        return {"split": "val", "control": control, "metric": metric, "mean": mean, "ci95": ci}
+    summary = [cell("nfe_100", "fgd_corrected", 5.0, 0.4), cell("nfe_100", "kid_corrected", 0.05, 0.01),
+               cell("nfe_2", "fgd_corrected", 5.3, 0.5), cell("nfe_2", "kid_corrected", 0.07, 0.01),
+               cell("nfe_10", "fgd_corrected", 4.5, 0.2), cell("nfe_10", "kid_corrected", 0.05, 0.01),
+               cell("nfe_25", "fgd_corrected", 9.0, 0.2), cell("nfe_25", "kid_corrected", 0.05, 0.01)]
+    few = evaluate._checks(summary, EvaluateParams(ablations=()), EvaluateBaselinesParams(splits=("val",)))
+    few = few["val/few_step"]
+    assert few["reference"] == "nfe_100"
+    assert few["nfe_2/fgd_corrected"] == {"mean": 5.3, "reference": 5.0, "reference_ci95": 0.4, "within_ci": True}
+    assert few["nfe_2/kid_corrected"]["within_ci"] is False            # 0.02 above, CI 0.01
+    assert few["nfe_10/fgd_corrected"]["within_ci"] is False           # 0.5 below, CI 0.4: outside either way
+    assert not any(k.startswith("nfe_25") for k in few)
