@@ -87,6 +87,14 @@ def test_scorer_ground_truth_is_the_ceiling_and_controls_the_floor(trained, worl
     sub = np.r_[rows[5:20], rows[5:10]]
     part = scorer("test", np.asarray(test.dir_vec)[sub], sub, rng)
     assert part["lexical_acc"] > 0.8
+    # the same numbers from their definition: every event of each query row's window, cropped from that row's motion
+    crops, motion = scorer.crops["test"], np.asarray(test.dir_vec, np.float32)
+    events = [e for w in sub for e in np.flatnonzero(crops.window == w)]
+    x = np.stack([motion[crops.window[e], crops.start[e]:crops.start[e] + crops.crop_frames] for e in events])
+    assert part["lexical_acc"] == float((scorer.oracles.lexical.predict(x) == crops.label[events]).mean())
+    want = scorer.speaker["test"][sub]
+    pred = scorer.oracles.speaker.predict(motion[sub][want >= 0])
+    assert part["speaker_acc"] == float((pred == want[want >= 0]).mean())
 
 
 def test_refuses_oracles_of_another_dataset(trained, world):

@@ -269,3 +269,36 @@ def test_bc_gap_scores_every_onset_after_the_seed_frames():
     own = bc_score(bc_terms([b[b >= after] for b in beats], [o[o >= after] for o in ctx.onsets], s.bc_sigma),
                    sequential=False).score
     assert row["bcgap"] + row["bc_shuffled"] == pytest.approx(own, rel=1e-12)
+
+
+def test_paired_errors_of_a_row_are_their_definitions_over_its_query_windows():
+    """joint MAE (after the seed frames), acceleration difference and feature distance of each corrected row are
+    the means over that row's query windows of the per-window errors against the same windows' real motion."""
+    from gesturegen.data.skeleton import TED_EXPRESSIVE
+    from gesturegen.evaluation import prepare_split, score_motion
+    from gesturegen.metrics.motion import joints_from_vectors
+
+    rng = np.random.default_rng(6)
+    _, mean = TED_EXPRESSIVE.published_means()
+    mean = mean.reshape(-1)
+    real = (0.05 * rng.standard_normal((24, 34, 126))).astype(np.float32)
+    gen = real + (0.02 * rng.standard_normal(real.shape)).astype(np.float32)
+    gen[:, :4] = real[:, :4]
+    consts = beat_constants(real, mean, TED_EXPRESSIVE, "demo")
+    s = EvalSettings(batch_size=8, diversity_permutations=5, n_partitions=2, min_half_windows=6,
+                     bcgap_derangements=2)
+    split = EvalSplit("val", real, np.zeros((24, 100), np.float32), np.repeat(["a", "b", "c", "d"], 6), None)
+    feats = lambda m: np.asarray(m[:, ::4, :8], np.float64).reshape(len(m), -1)
+    ctx = prepare_split(split, feats, TED_EXPRESSIVE, mean, s, 7, (0,))
+    ctx.__dict__["onsets"] = [np.array([0.5, 1.0])] * 24
+    rows = score_motion(ctx, gen, "noisy", 0, feats, TED_EXPRESSIVE, mean, consts, s, 7)[1:]
+    jr = joints_from_vectors(real, mean, TED_EXPRESSIVE).astype(np.float32).astype(np.float64)
+    jg = joints_from_vectors(gen, mean, TED_EXPRESSIVE)
+    for row, (_, query) in zip(rows, ctx.partitions[0]):
+        mae = np.abs(jg[query, 4:] - jr[query, 4:]).mean()
+        acc = np.abs(np.diff(jr[query], 2, axis=1) - np.diff(jg[query], 2, axis=1)).reshape(query.size, -1).mean()
+        dist = np.abs(feats(real)[query] - feats(gen)[query]).sum(1).mean()
+        assert row["n_windows"] == query.size
+        assert row["joint_mae"] == pytest.approx(mae, rel=1e-9)
+        assert row["accel_diff"] == pytest.approx(acc, rel=1e-9)
+        assert row["feature_distance"] == pytest.approx(dist, rel=1e-9)
