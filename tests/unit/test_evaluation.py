@@ -242,31 +242,42 @@ def test_stroke_hits_find_the_end_of_a_downward_stroke_only():
     assert abs(hits[0][0] * 15 - 14) <= 1 and abs(hits[2][0] * 15 - 14) <= 1
 
 
+def _one_split(real: np.ndarray, onsets: list[np.ndarray]):
+    """A 24-window split of 4 videos prepared for score_motion with the given onsets, its settings, feature map,
+    mean pose and beat constants."""
+    from gesturegen.data.skeleton import TED_EXPRESSIVE
+    from gesturegen.evaluation import prepare_split
+
+    _, mean = TED_EXPRESSIVE.published_means()
+    mean = mean.reshape(-1)
+    consts = beat_constants(real, mean, TED_EXPRESSIVE, "demo")
+    s = EvalSettings(batch_size=8, diversity_permutations=5, n_partitions=2, min_half_windows=6,
+                     bcgap_derangements=3)
+    split = EvalSplit("val", real, np.zeros((24, 100), np.float32), np.repeat(["a", "b", "c", "d"], 6), None)
+    feats = lambda m: np.asarray(m[:, ::4, :8], np.float64).reshape(len(m), -1)
+    ctx = prepare_split(split, feats, TED_EXPRESSIVE, mean, s, 7, (0,))
+    ctx.__dict__["onsets"] = onsets                  # instead of librosa's on the (silent) audio
+    return ctx, s, feats, mean, consts
+
+
 def test_bc_gap_scores_every_onset_after_the_seed_frames():
     """The BC gap's own pairing is BC over the onsets and motion beats after the seed frames, every one of them: a
     window's onsets before the seed end are dropped, not zeros in place of its last onsets (an earlier bug)."""
     from gesturegen.data.skeleton import TED_EXPRESSIVE
-    from gesturegen.evaluation import prepare_split, score_motion
+    from gesturegen.evaluation import score_motion
     from gesturegen.metrics.beat import bc_score, bc_terms, motion_beat_lists
 
     rng = np.random.default_rng(5)
-    _, mean = TED_EXPRESSIVE.published_means()
-    mean = mean.reshape(-1)
     t = np.arange(34)[None, :, None]
     x = (0.08 * np.sin(2 * np.pi * t / 6.0 + rng.uniform(0, 6.3, (24, 1, 1)))
          + 0.01 * rng.standard_normal((24, 34, 126))).astype(np.float32)
-    consts = beat_constants(x, mean, TED_EXPRESSIVE, "demo")
-    s = EvalSettings(batch_size=8, diversity_permutations=5, n_partitions=2, min_half_windows=6,
-                     bcgap_derangements=3)
-    split = EvalSplit("val", x, np.zeros((24, 100), np.float32), np.repeat(["a", "b", "c", "d"], 6), None)
-    feats = lambda m: np.asarray(m[:, ::4, :8], np.float64).reshape(len(m), -1)
-    ctx = prepare_split(split, feats, TED_EXPRESSIVE, mean, s, 7, (0,))
     # onsets of every window, some inside the seed frames (before 4 / 15 s)
-    ctx.__dict__["onsets"] = [np.sort(np.r_[rng.uniform(0, 0.25, 2), rng.uniform(0.3, 2.2, 8)]) for _ in range(24)]
+    onsets = [np.sort(np.r_[rng.uniform(0, 0.25, 2), rng.uniform(0.3, 2.2, 8)]) for _ in range(24)]
+    ctx, s, feats, mean, consts = _one_split(x, onsets)
     row = score_motion(ctx, x, "real", 0, feats, TED_EXPRESSIVE, mean, consts, s, 7)[1]
     after = s.n_seed / s.fps - 1e-9
     beats = motion_beat_lists(x, mean, TED_EXPRESSIVE, "corrected", consts["corrected"], s.bc_thres_corrected, s.fps)
-    own = bc_score(bc_terms([b[b >= after] for b in beats], [o[o >= after] for o in ctx.onsets], s.bc_sigma),
+    own = bc_score(bc_terms([b[b >= after] for b in beats], [o[o >= after] for o in onsets], s.bc_sigma),
                    sequential=False).score
     assert row["bcgap"] + row["bc_shuffled"] == pytest.approx(own, rel=1e-12)
 
@@ -275,22 +286,14 @@ def test_paired_errors_of_a_row_are_their_definitions_over_its_query_windows():
     """joint MAE (after the seed frames), acceleration difference and feature distance of each corrected row are
     the means over that row's query windows of the per-window errors against the same windows' real motion."""
     from gesturegen.data.skeleton import TED_EXPRESSIVE
-    from gesturegen.evaluation import prepare_split, score_motion
+    from gesturegen.evaluation import score_motion
     from gesturegen.metrics.motion import joints_from_vectors
 
     rng = np.random.default_rng(6)
-    _, mean = TED_EXPRESSIVE.published_means()
-    mean = mean.reshape(-1)
     real = (0.05 * rng.standard_normal((24, 34, 126))).astype(np.float32)
     gen = real + (0.02 * rng.standard_normal(real.shape)).astype(np.float32)
     gen[:, :4] = real[:, :4]
-    consts = beat_constants(real, mean, TED_EXPRESSIVE, "demo")
-    s = EvalSettings(batch_size=8, diversity_permutations=5, n_partitions=2, min_half_windows=6,
-                     bcgap_derangements=2)
-    split = EvalSplit("val", real, np.zeros((24, 100), np.float32), np.repeat(["a", "b", "c", "d"], 6), None)
-    feats = lambda m: np.asarray(m[:, ::4, :8], np.float64).reshape(len(m), -1)
-    ctx = prepare_split(split, feats, TED_EXPRESSIVE, mean, s, 7, (0,))
-    ctx.__dict__["onsets"] = [np.array([0.5, 1.0])] * 24
+    ctx, s, feats, mean, consts = _one_split(real, [np.array([0.5, 1.0])] * 24)
     rows = score_motion(ctx, gen, "noisy", 0, feats, TED_EXPRESSIVE, mean, consts, s, 7)[1:]
     jr = joints_from_vectors(real, mean, TED_EXPRESSIVE).astype(np.float32).astype(np.float64)
     jg = joints_from_vectors(gen, mean, TED_EXPRESSIVE)
