@@ -219,15 +219,6 @@ class SplitContext:
         """Each window's audio onset times (s)."""
         return audio_onsets_many(self.split.audio, sr=self.sample_rate_hz)
 
-    _onsets_after: dict[float, np.ndarray] = field(default_factory=dict, repr=False)
-
-    def onsets_after(self, t: float) -> np.ndarray:
-        """pad_times of each window's onsets at or after t (s), for re-pairing motion with other audio: the onsets
-        before t dropped, each row's others first (bc_terms_padded sums a row's first n onsets)."""
-        if t not in self._onsets_after:
-            self._onsets_after[t] = pad_times([o[o >= t] for o in self.onsets])
-        return self._onsets_after[t]
-
     def ref_moments(self, run_seed: int, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(S_R, S_R^½) of the reference half's real features, computed once per (run seed, partition)."""
         if (run_seed, k) not in self.ref_stats:
@@ -294,7 +285,7 @@ def score_motion(ctx: SplitContext, gen: np.ndarray, name: str, run_seed: int,
     # own audio in every row, a gap that no generator earned
     after_seed = s.n_seed / s.fps - 1e-9
     beats_g = pad_times([b[b >= after_seed] for b in beats])
-    onsets_g = ctx.onsets_after(after_seed)
+    onsets_g = pad_times([o[o >= after_seed] for o in ctx.onsets])     # dropped before padding: times first per row
     own_g = bc_terms_padded(beats_g, onsets_g, s.bc_sigma)
     # a paired metric: over every window of the split (it needs no reference half), once per run seed
     gap_rng = np.random.default_rng([seed, run_seed, code, 0xBC])

@@ -94,7 +94,6 @@ def summary_rows(runs: list[dict], oracle_skipped: dict[str, str] | None = None)
 HEADLINE = (("fgd_corrected", "ground_truth"), ("fgd_corrected", "random_window"), ("bc_corrected", "ground_truth"))
 
 
-
 def read_summary_rows(path, splits=None, controls=None) -> list[dict]:
     """The rows of a summary.csv (evaluate_baselines', evaluate's) as summary_rows gives them: empty cells None, not
     NaN (NaN is truthy, and plots and tables test cells for presence); only `splits` / `controls` when given."""
@@ -107,6 +106,7 @@ def read_summary_rows(path, splits=None, controls=None) -> list[dict]:
         ref = ref[ref["control"].isin(list(controls))]
     return [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
             for r in ref.to_dict(orient="records")]
+
 
 def headline(summary: list[dict]) -> dict:
     """The few numbers `dvc metrics show` prints, per split: corrected FGD of the ground truth and of a random

@@ -209,7 +209,6 @@ def test_ci_is_over_seed_means_not_over_correlated_runs():
     assert row["ci95"] == pytest.approx(4.302653 * 1.0 / np.sqrt(3), rel=1e-5)   # t(0.975, 2) * sd / sqrt(3)
 
 
-
 def test_summary_rows_read_back_from_csv_keep_empty_cells_none(tmp_path):
     """A summary.csv read back gives the rows summary_rows wrote: an empty cell is None (NaN would count as present
     where plots and tables test a cell), and the split / control filters keep only what they name."""
@@ -226,6 +225,7 @@ def test_summary_rows_read_back_from_csv_keep_empty_cells_none(tmp_path):
     empty = {k for r in rows if r["split"] == "val" and r["control"] == "b" for k, v in r.items() if v is None}
     assert empty and all(r[k] is None for r in back for k in empty)
     assert [r["mean"] for r in back] == [r["mean"] for r in rows if r["split"] == "val" and r["control"] == "b"]
+
 
 def test_stroke_hits_find_the_end_of_a_downward_stroke_only():
     from gesturegen.metrics.oracle import stroke_hits
